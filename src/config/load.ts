@@ -1,0 +1,72 @@
+import {existsSync, readFileSync} from 'node:fs'
+import {join, resolve} from 'node:path'
+import type {z} from 'zod'
+
+import {ConfigError, UsageError} from '../errors.js'
+import {closest} from '../util/did-you-mean.js'
+import {parseYamlWithLines} from '../util/yaml-errors.js'
+import {KNOWN_KEYS, labConfigSchema, resolveConfig, type LabConfig} from './schema.js'
+
+export const CONFIG_FILE = 'chaos-lab.yaml'
+
+export interface LoadedLab {
+  /** Absolute lab folder. */
+  dir: string
+  /** Absolute path of chaos-lab.yaml. */
+  file: string
+  config: LabConfig
+}
+
+function describeIssue(issue: z.core.$ZodIssue): {message: string; path: PropertyKey[]} {
+  const path = [...issue.path]
+  if (issue.code === 'unrecognized_keys') {
+    const section = path.map(String).join('.')
+    const known = KNOWN_KEYS[section] ?? []
+    const parts = issue.keys.map((key) => {
+      const near = closest(key, known)
+      return near ? `"${key}" (did you mean "${near}"?)` : `"${key}"`
+    })
+    const where = section ? ` in ${section}` : ''
+    return {
+      message: `unknown key${issue.keys.length > 1 ? 's' : ''}${where}: ${parts.join(', ')}; known keys: ${known.join(', ')}`,
+      path: [...path, issue.keys[0]!],
+    }
+  }
+  return {message: issue.message, path}
+}
+
+/** Validates chaos-lab.yaml text. Throws one ConfigError listing every problem, each with its line. */
+export function parseLabConfig(text: string, file: string): LabConfig {
+  const fix = `Fix ${file} (run \`chaos-lab init --force\` to start again from the book's defaults).`
+  const {document, lineOf} = parseYamlWithLines(text, file, fix)
+  const raw: unknown = document.toJS() ?? {}
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${file}: expected settings as "key: value" lines, found ${Array.isArray(raw) ? 'a list' : typeof raw}.`, {suggestion: fix})
+  }
+  const result = labConfigSchema.safeParse(raw)
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const {message, path} = describeIssue(issue)
+      const line = lineOf(path)
+      return {message, line, key: path.map(String).join('.')}
+    })
+    const text = problems.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; ')
+    throw new ConfigError(`${file} is not valid: ${text}.`, {suggestion: fix, data: {file, problems}})
+  }
+  return resolveConfig(result.data)
+}
+
+export function configPath(dir: string): string {
+  return join(resolve(dir), CONFIG_FILE)
+}
+
+/** Loads and validates the lab folder's chaos-lab.yaml; a missing file is a usage error with the fix. */
+export function loadLab(dir: string): LoadedLab {
+  const file = configPath(dir)
+  if (!existsSync(file)) {
+    throw new UsageError(`There is no ${CONFIG_FILE} in ${resolve(dir)}, so this is not a lab folder.`, {
+      suggestion: `Run \`chaos-lab init --dir ${dir}\` to create one with the book's settings, or pass --dir with your lab folder.`,
+    }, 'no_lab')
+  }
+  return {dir: resolve(dir), file, config: parseLabConfig(readFileSync(file, 'utf8'), file)}
+}
