@@ -5,7 +5,7 @@ import type {z} from 'zod'
 import {ConfigError, UsageError} from '../errors.js'
 import {closest} from '../util/did-you-mean.js'
 import {parseYamlWithLines} from '../util/yaml-errors.js'
-import {KNOWN_KEYS, labConfigSchema, resolveConfig, type LabConfig} from './schema.js'
+import {KNOWN_KEYS, labConfigSchema, resolveConfig, type LabConfig, type ParsedLabConfig, type ProviderName} from './schema.js'
 
 export const CONFIG_FILE = 'chaos-lab.yaml'
 
@@ -15,6 +15,14 @@ export interface LoadedLab {
   /** Absolute path of chaos-lab.yaml. */
   file: string
   config: LabConfig
+  /** The validated file before defaults that depend on other settings (the box) were filled in. */
+  parsed: ParsedLabConfig
+}
+
+/** The same lab with another provider (e.g. `up --provider libvirt`); an unset box follows the provider. */
+export function withProvider(lab: LoadedLab, provider: ProviderName): LoadedLab {
+  const parsed = {...lab.parsed, provider}
+  return {...lab, parsed, config: resolveConfig(parsed)}
 }
 
 function describeIssue(issue: z.core.$ZodIssue): {message: string; path: PropertyKey[]} {
@@ -37,6 +45,10 @@ function describeIssue(issue: z.core.$ZodIssue): {message: string; path: Propert
 
 /** Validates chaos-lab.yaml text. Throws one ConfigError listing every problem, each with its line. */
 export function parseLabConfig(text: string, file: string): LabConfig {
+  return resolveConfig(parseLabFile(text, file))
+}
+
+function parseLabFile(text: string, file: string): ParsedLabConfig {
   const fix = `Fix ${file} (run \`chaos-lab init --force\` to start again from the book's defaults).`
   const {document, lineOf} = parseYamlWithLines(text, file, fix)
   const raw: unknown = document.toJS() ?? {}
@@ -53,7 +65,7 @@ export function parseLabConfig(text: string, file: string): LabConfig {
     const text = problems.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; ')
     throw new ConfigError(`${file} is not valid: ${text}.`, {suggestion: fix, data: {file, problems}})
   }
-  return resolveConfig(result.data)
+  return result.data
 }
 
 export function configPath(dir: string): string {
@@ -68,5 +80,6 @@ export function loadLab(dir: string): LoadedLab {
       suggestion: `Run \`chaos-lab init --dir ${dir}\` to create one with the book's settings, or pass --dir with your lab folder.`,
     }, 'no_lab')
   }
-  return {dir: resolve(dir), file, config: parseLabConfig(readFileSync(file, 'utf8'), file)}
+  const parsed = parseLabFile(readFileSync(file, 'utf8'), file)
+  return {dir: resolve(dir), file, parsed, config: resolveConfig(parsed)}
 }

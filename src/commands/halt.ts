@@ -1,0 +1,16 @@
+import {haltMachine} from '../lifecycle/machine.js'
+import {BaseCommand} from './base.js'
+import {verboseFlag} from './flags.js'
+
+export default class Halt extends BaseCommand<typeof Halt> {
+  static override summary = 'Shut the lab VM down (its disk and your work stay).'
+  static override description = 'Runs `vagrant halt`. Start it again with `chaos-lab up`.\n\nExit codes: 0 stopped, 2 bad usage or config, 3 Vagrant could not be driven.'
+  static override examples = ['<%= config.bin %> <%= command.id %>']
+  static override flags = {verbose: verboseFlag}
+
+  async run() {
+    const result = await haltMachine(this.flags.dir, this.deps(), {json: this.jsonEnabled(), verbose: this.flags.verbose})
+    this.log(`The lab VM is ${result.state}.`)
+    return result
+  }
+}

@@ -1,0 +1,192 @@
+import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {join} from 'node:path'
+import type {z} from 'zod'
+
+import {ConfigError, UsageError} from '../errors.js'
+import {closest} from '../util/did-you-mean.js'
+import {packagePath} from '../util/paths.js'
+import {parseYamlWithLines} from '../util/yaml-errors.js'
+import {KNOWN_KEYS, labSchema, type Check, type Lab} from './schema.js'
+
+export const LAB_FILE = 'lab.yaml'
+
+/** The labs/ folder shipped with the package (found from this module, so it works from src/ and dist/). */
+export function labsRoot(): string {
+  return packagePath('labs')
+}
+
+export interface LabProblem {
+  line: number | undefined
+  /** Where in the file, e.g. `checks[3] (mystery000-signal).expect.kind`. */
+  where: string
+  message: string
+}
+
+type Raw = Record<string, unknown>
+const isRecord = (value: unknown): value is Raw => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+function rawCheck(raw: unknown, index: unknown): Raw | undefined {
+  if (!isRecord(raw) || !Array.isArray(raw.checks) || typeof index !== 'number') return undefined
+  const check: unknown = raw.checks[index]
+  return isRecord(check) ? check : undefined
+}
+
+/** `checks[3] (mystery000-signal).expect.kind`: the path a person can find in the file. */
+function describePath(path: readonly PropertyKey[], raw: unknown): string {
+  let text = ''
+  path.forEach((key, i) => {
+    if (typeof key === 'number') {
+      text += `[${key}]`
+      if (path[i - 1] === 'checks') {
+        const id = rawCheck(raw, key)?.id
+        if (typeof id === 'string') text += ` (${id})`
+      }
+    } else {
+      text += `${text ? '.' : ''}${String(key)}`
+    }
+  })
+  return text
+}
+
+/** Which keys are allowed at a path, for "did you mean". */
+function knownKeysAt(path: readonly PropertyKey[], raw: unknown): readonly string[] {
+  if (path.length === 0) return KNOWN_KEYS.lab
+  const last = path[path.length - 1]
+  const beforeLast = path[path.length - 2]
+  if (path.length === 2 && path[0] === 'checks') {
+    const kind = rawCheck(raw, path[1])?.kind
+    return typeof kind === 'string' && kind in KNOWN_KEYS ? KNOWN_KEYS[kind as 'answer'] : []
+  }
+  if (last === 'expect') return rawCheck(raw, path[1])?.kind === 'answer' ? KNOWN_KEYS.answerExpect : KNOWN_KEYS.expect
+  if (last === 'number' || beforeLast === 'numbers') return KNOWN_KEYS.number
+  if (last === 'retry') return KNOWN_KEYS.retry
+  return []
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): {path: PropertyKey[]; message: string} {
+  const path = [...issue.path]
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(path, raw)
+    const parts = issue.keys.map((key) => {
+      const near = closest(key, known)
+      return near ? `"${key}" (did you mean "${near}"?)` : `"${key}"`
+    })
+    return {
+      path: [...path, issue.keys[0]!],
+      message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${parts.join(', ')}${known.length ? `; known keys here: ${known.join(', ')}` : ''}`,
+    }
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    return {path, message: `${String(path[path.length - 1] ?? 'value')} is required`}
+  }
+  return {path, message: issue.message.replace(/^Invalid input: /, '')}
+}
+
+/** Checks the whole lab: ids unique, `needs` name existing checks without cycles, answer checks have a sheet. */
+function crossCheck(lab: Lab): {path: PropertyKey[]; message: string}[] {
+  const problems: {path: PropertyKey[]; message: string}[] = []
+  const ids = lab.checks.map((check) => check.id)
+  const seen = new Set<string>()
+  lab.checks.forEach((check, index) => {
+    if (seen.has(check.id)) problems.push({path: ['checks', index, 'id'], message: `id "${check.id}" is used by two checks`})
+    seen.add(check.id)
+    check.needs.forEach((need, j) => {
+      if (need === check.id) problems.push({path: ['checks', index, 'needs', j], message: `check "${check.id}" cannot need itself`})
+      else if (!ids.includes(need)) {
+        const near = closest(need, ids)
+        problems.push({path: ['checks', index, 'needs', j], message: `needs "${need}", but no check has that id${near ? ` (did you mean "${near}"?)` : ''}`})
+      }
+    })
+    if (check.kind === 'answer' && !lab.answerSheet) {
+      problems.push({path: ['checks', index, 'key'], message: 'an answer check needs the lab\'s answerSheet (e.g. answerSheet: answers/lesson-2.yaml)'})
+    }
+  })
+  const cycle = findCycle(lab.checks)
+  if (cycle) {
+    const index = lab.checks.findIndex((check) => check.id === cycle[0])
+    problems.push({path: ['checks', index, 'needs'], message: `needs go round in a circle: ${cycle.join(' → ')}`})
+  }
+  return problems
+}
+
+/** A cycle in `needs` (as ids, first repeated at the end), or undefined. */
+export function findCycle(checks: readonly Pick<Check, 'id' | 'needs'>[]): string[] | undefined {
+  const byId = new Map(checks.map((check) => [check.id, check]))
+  const state = new Map<string, 'visiting' | 'done'>()
+  const stack: string[] = []
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined
+    if (state.get(id) === 'visiting') return [...stack.slice(stack.indexOf(id)), id]
+    state.set(id, 'visiting')
+    stack.push(id)
+    for (const need of byId.get(id)?.needs ?? []) {
+      if (!byId.has(need)) continue
+      const found = visit(need)
+      if (found) return found
+    }
+    stack.pop()
+    state.set(id, 'done')
+    return undefined
+  }
+  for (const check of checks) {
+    const found = visit(check.id)
+    if (found) return found
+  }
+  return undefined
+}
+
+/**
+ * Validates lab.yaml text. Throws one ConfigError listing every problem with its line; `expectedLesson` (the
+ * folder name) must match the file's `lesson`.
+ */
+export function parseLab(text: string, file: string, expectedLesson?: string): Lab {
+  const fix = `Fix ${file}; the format is described in labs/README.md.`
+  const {document, lineOf} = parseYamlWithLines(text, file, fix)
+  const raw: unknown = document.toJS() ?? {}
+  const fail = (problems: {path: PropertyKey[]; message: string}[]): never => {
+    const located: LabProblem[] = problems.map(({path, message}) => ({line: lineOf(path), where: describePath(path, raw), message}))
+    const lines = located.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.where ? `${p.where}: ` : ''}${p.message}`)
+    throw new ConfigError(`${file} is not a valid lab definition:\n  - ${lines.join('\n  - ')}`, {suggestion: fix, data: {file, problems: located}}, 'lab_invalid')
+  }
+  if (!isRecord(raw)) return fail([{path: [], message: `expected "key: value" lines (lesson, title, description, checks), found ${Array.isArray(raw) ? 'a list' : typeof raw}`}])
+  const result = labSchema.safeParse(raw)
+  if (!result.success) return fail(result.error.issues.map((issue) => describeIssue(issue, raw)))
+  const problems = crossCheck(result.data)
+  if (expectedLesson !== undefined && result.data.lesson !== expectedLesson) {
+    problems.unshift({path: ['lesson'], message: `lesson is "${result.data.lesson}" but the folder is ${expectedLesson}: they must be the same`})
+  }
+  if (problems.length > 0) fail(problems)
+  return result.data
+}
+
+/** The lesson ids (folder names holding a lab.yaml), in lesson order (lesson-2 before lesson-10). */
+export function listLessonIds(root = labsRoot()): string[] {
+  if (!existsSync(root)) return []
+  return readdirSync(root, {withFileTypes: true})
+    .filter((entry) => entry.isDirectory() && existsSync(join(root, entry.name, LAB_FILE)))
+    .map((entry) => entry.name)
+    .sort((a, b) => a.localeCompare(b, 'en', {numeric: true}))
+}
+
+export function labFile(lesson: string, root = labsRoot()): string {
+  return join(root, lesson, LAB_FILE)
+}
+
+/** Loads one lesson; an unknown lesson is a usage error (exit 2) with "did you mean". */
+export function loadLesson(lesson: string, root = labsRoot()): Lab {
+  const ids = listLessonIds(root)
+  if (!ids.includes(lesson)) {
+    const near = closest(lesson, ids) ?? (/^\d+$/.test(lesson) && ids.includes(`lesson-${lesson}`) ? `lesson-${lesson}` : undefined)
+    throw new UsageError(`There is no lesson "${lesson}".${near ? ` Did you mean "${near}"?` : ''}`, {
+      suggestion: `Known lessons: ${ids.join(', ') || 'none'}. Run \`chaos-lab labs\` to list them.`,
+      data: {lesson, known: ids},
+    }, 'unknown_lesson')
+  }
+  const file = labFile(lesson, root)
+  return parseLab(readFileSync(file, 'utf8'), file, lesson)
+}
+
+/** Every lesson, validated. */
+export function loadAllLessons(root = labsRoot()): Lab[] {
+  return listLessonIds(root).map((id) => loadLesson(id, root))
+}

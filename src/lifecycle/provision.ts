@@ -1,0 +1,31 @@
+import type {Deps} from '../deps.js'
+import {provisionTasks, type ProvisionContext, type ProvisionReport} from '../provision/tasks.js'
+import {resolveTarget, type TargetFlags} from '../target/resolve.js'
+import {runWithProgress} from '../ui/progress.js'
+import {newLogFile} from './logs.js'
+
+export interface ProvisionFlags extends TargetFlags {
+  profile?: 'desktop' | 'headless' | undefined
+  force: boolean
+  verbose: boolean
+}
+
+/** `chaos-lab provision`: resolve the machine, connect once, run the steps. */
+export async function provisionTarget(flags: ProvisionFlags, deps: Deps, ui: {json: boolean}): Promise<ProvisionReport> {
+  const resolved = await resolveTarget(flags, deps)
+  const profile = flags.profile ?? resolved.lab?.config.profile ?? 'headless'
+  const logFile = newLogFile('provision', resolved.lab?.dir, deps.now(), deps.env)
+  const ctx: ProvisionContext = {}
+  try {
+    await runWithProgress<ProvisionContext>([
+      {
+        title: `Connect to ${resolved.target.user}@${resolved.target.host}:${resolved.target.port}`,
+        task: async (c) => { c.session = await deps.connectSsh(resolved.target, {knownHosts: resolved.knownHosts}) },
+      },
+      ...provisionTasks<ProvisionContext>({profile, force: flags.force, logFile}),
+    ], ctx, {json: ui.json, verbose: flags.verbose})
+  } finally {
+    await ctx.session?.close()
+  }
+  return ctx.provision!
+}

@@ -1,0 +1,72 @@
+import {createHash} from 'node:crypto'
+import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {join, relative, sep} from 'node:path'
+
+import {ConfigError} from '../errors.js'
+import {createTar, type TarEntry} from '../util/tar.js'
+import {packagePath} from '../util/paths.js'
+
+/** Where the bundle lives in the VM; the repo's Vagrantfile uses the same place. */
+export const REMOTE_ROOT = '/var/lib/chaos-lab'
+export const REMOTE_BUNDLE = `${REMOTE_ROOT}/provisioning`
+export const REMOTE_STATE = `${REMOTE_ROOT}/state.json`
+
+export interface ProvisioningStep {
+  name: string
+  /** Path of the script inside the bundle. */
+  script: string
+  /** Hash of everything the step reads (its script, the shared library, its own files, the profile). */
+  hash: string
+}
+
+export interface Bundle {
+  files: TarEntry[]
+  steps: ProvisioningStep[]
+  /** Hash of the whole bundle: unchanged bundle + unchanged stamps = nothing to upload. */
+  hash: string
+}
+
+function listFiles(root: string): TarEntry[] {
+  const entries: TarEntry[] = []
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const full = join(dir, name)
+      const stat = statSync(full)
+      if (stat.isDirectory()) walk(full)
+      else if (stat.isFile()) {
+        entries.push({path: relative(root, full).split(sep).join('/'), mode: stat.mode & 0o111 ? 0o755 : 0o644, content: readFileSync(full)})
+      }
+    }
+  }
+  walk(root)
+  return entries
+}
+
+function hashOf(files: readonly TarEntry[], extra: string): string {
+  const hash = createHash('sha256')
+  for (const file of files) hash.update(`${file.path}\0${file.mode}\0`).update(file.content).update('\0')
+  return hash.update(extra).digest('hex').slice(0, 16)
+}
+
+/**
+ * Reads provisioning/: `steps/ORDER` names the steps in order; step NAME runs `steps/NAME.sh`. A step's inputs
+ * are its script, everything under `lib/`, and everything under `files/NAME/` (or `NAME/`), plus the profile.
+ */
+export function loadBundle(profile: string, root = packagePath('provisioning')): Bundle {
+  const files = listFiles(root)
+  const order = files.find((file) => file.path === 'steps/ORDER')
+  if (!order) throw new ConfigError(`The provisioning folder ${root} has no steps/ORDER file.`, {suggestion: 'Reinstall chaos-lab: its provisioning files are incomplete.'})
+  const names = order.content.toString().split('\n').map((line) => line.replace(/#.*/, '').trim()).filter(Boolean)
+  const shared = files.filter((file) => file.path.startsWith('lib/'))
+  const steps = names.map((name) => {
+    const script = `steps/${name}.sh`
+    const own = files.filter((file) => file.path === script || file.path.startsWith(`files/${name}/`) || file.path.startsWith(`${name}/`))
+    if (!own.some((file) => file.path === script)) throw new ConfigError(`steps/ORDER names the step "${name}" but ${script} does not exist.`, {suggestion: 'Reinstall chaos-lab: its provisioning files are incomplete.'})
+    return {name, script, hash: hashOf([...shared, ...own], `profile=${profile}`)}
+  })
+  return {files, steps, hash: hashOf(files, `profile=${profile}`)}
+}
+
+export function bundleTar(bundle: Bundle): Buffer {
+  return createTar(bundle.files)
+}
