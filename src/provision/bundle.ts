@@ -48,9 +48,16 @@ function hashOf(files: readonly TarEntry[], extra: string): string {
   return hash.update(extra).digest('hex').slice(0, 16)
 }
 
+/** Folders a step script declares it reads, in a comment line `# inputs: files/a files/b`. */
+function declaredInputs(script: TarEntry): string[] {
+  const line = /^# inputs:(.*)$/m.exec(script.content.toString())
+  return line ? line[1]!.trim().split(/\s+/).filter(Boolean).map((folder) => folder.replace(/\/?$/, '/')) : []
+}
+
 /**
  * Reads provisioning/: `steps/ORDER` names the steps in order; step NAME runs `steps/NAME.sh`. A step's inputs
- * are its script, everything under `lib/`, and everything under `files/NAME/` (or `NAME/`), plus the profile.
+ * are its script, everything under `lib/`, everything under `files/NAME/` and the folders its `# inputs:` line
+ * names, plus the profile: changing one of them reruns the step, changing anything else does not.
  */
 export function loadBundle(profile: string, root = packagePath('provisioning')): Bundle {
   const files = listFiles(root)
@@ -60,8 +67,10 @@ export function loadBundle(profile: string, root = packagePath('provisioning')):
   const shared = files.filter((file) => file.path.startsWith('lib/'))
   const steps = names.map((name) => {
     const script = `steps/${name}.sh`
-    const own = files.filter((file) => file.path === script || file.path.startsWith(`files/${name}/`) || file.path.startsWith(`${name}/`))
-    if (!own.some((file) => file.path === script)) throw new ConfigError(`steps/ORDER names the step "${name}" but ${script} does not exist.`, {suggestion: 'Reinstall chaos-lab: its provisioning files are incomplete.'})
+    const scriptFile = files.find((file) => file.path === script)
+    if (!scriptFile) throw new ConfigError(`steps/ORDER names the step "${name}" but ${script} does not exist.`, {suggestion: 'Reinstall chaos-lab: its provisioning files are incomplete.'})
+    const folders = [`files/${name}/`, ...declaredInputs(scriptFile)]
+    const own = files.filter((file) => file.path === script || folders.some((folder) => file.path.startsWith(folder)))
     return {name, script, hash: hashOf([...shared, ...own], `profile=${profile}`)}
   })
   return {files, steps, hash: hashOf(files, `profile=${profile}`)}

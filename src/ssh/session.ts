@@ -29,6 +29,8 @@ export interface SshSession {
   exec(command: string, options?: ExecOptions): Promise<ExecResult>
   /** Writes a file through SFTP (as the login user), creating nothing but the file itself. */
   upload(contents: string | Buffer, remotePath: string, mode?: number): Promise<void>
+  /** Reads a whole file through SFTP (as the login user). */
+  download(remotePath: string): Promise<Buffer>
   close(): Promise<void>
 }
 
@@ -190,6 +192,20 @@ class Ssh2Session implements SshSession {
           if (writeError) { finish(); return }
           // writeFile keeps an existing file's mode; set it explicitly.
           sftp.chmod(remotePath, mode, () => finish())
+        })
+      })
+    }))
+  }
+
+  download(remotePath: string): Promise<Buffer> {
+    this.assertOpen()
+    return this.channels.run(() => new Promise<Buffer>((resolve, reject) => {
+      this.client.sftp((error, sftp) => {
+        if (error) { reject(new UnreachableError(`SFTP is not available on ${this.target.name}: ${error.message}.`, {suggestion: 'Make sure sshd on the machine has the sftp subsystem enabled.'}, 'sftp_unavailable')); return }
+        sftp.readFile(remotePath, (readError, data) => {
+          sftp.end()
+          if (readError) reject(new UnreachableError(`Could not read ${remotePath} on ${this.target.name}: ${readError.message}.`, {}, 'download_failed'))
+          else resolve(data)
         })
       })
     }))

@@ -32,6 +32,15 @@ export class FakeSession implements SshSession {
     this.uploads.push({path, contents: Buffer.from(contents), mode})
   }
 
+  /** Files the fake VM serves to download(); a missing one rejects like SFTP does. */
+  readonly files = new Map<string, Buffer>()
+
+  async download(path: string): Promise<Buffer> {
+    const file = this.files.get(path)
+    if (!file) throw new Error(`No such file: ${path}`)
+    return file
+  }
+
   async close(): Promise<void> {
     this.closed = true
   }

@@ -56,6 +56,9 @@ describe('Provisioner', () => {
     await provisionAll(new Provisioner(vm.session, loadBundle('headless', root), {profile: 'headless', force: false, log}))
     writeFileSync(join(root, 'files/chapter2/mystery000.c'), 'int main(void) { return 1; }\n')
     expect(await provisionAll(new Provisioner(vm.session, loadBundle('headless', root), {profile: 'headless', force: false, log}))).toEqual(['chapter2'])
+    // A folder the step declares with `# inputs:` counts as its own.
+    writeFileSync(join(root, 'files/shared-data/x.txt'), 'changed\n')
+    expect(await provisionAll(new Provisioner(vm.session, loadBundle('headless', root), {profile: 'headless', force: false, log}))).toEqual(['chapter2'])
     writeFileSync(join(root, 'lib/common.sh'), 'say() { printf "%s\\n" "$*"; }\n')
     expect(await provisionAll(new Provisioner(vm.session, loadBundle('headless', root), {profile: 'headless', force: false, log}))).toEqual(['base', 'chapter2'])
     // Another profile is another input.
