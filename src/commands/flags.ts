@@ -8,9 +8,8 @@ export const targetFlags = {
     helpGroup: 'TARGET',
   }),
   identity: Flags.string({
-    description: 'Private key that logs in to --target.',
+    description: 'Private key that logs in to --target (or to inventory hosts without ansible_ssh_private_key_file).',
     helpValue: 'KEY',
-    dependsOn: ['target'],
     helpGroup: 'TARGET',
   }),
 }
@@ -25,3 +24,32 @@ export const verboseFlag = Flags.boolean({
   description: 'Stream every line of output instead of a short live tail.',
   default: false,
 })
+
+/** Flags that run a command across a class from an Ansible inventory. */
+export const fleetFlags = {
+  inventory: Flags.string({
+    char: 'i',
+    description: 'Ansible inventory (INI or YAML) of learner machines: run on every host in it (see --limit).',
+    helpValue: 'FILE',
+    helpGroup: 'CLASS',
+    exclusive: ['target'],
+  }),
+  limit: Flags.string({
+    description: 'Only the hosts matching this Ansible pattern: names, groups, globs, "a,b", "!excluded", "&group".',
+    helpValue: 'PATTERN',
+    dependsOn: ['inventory'],
+    helpGroup: 'CLASS',
+  }),
+  concurrency: Flags.integer({
+    description: 'How many hosts to work on at once.',
+    default: 8,
+    min: 1,
+    max: 64,
+    helpGroup: 'CLASS',
+  }),
+  user: Flags.string({
+    description: 'Login user for inventory hosts without ansible_user.',
+    dependsOn: ['inventory'],
+    helpGroup: 'CLASS',
+  }),
+}

@@ -1,5 +1,7 @@
 import type {Deps} from '../deps.js'
-import {provisionTasks, type ProvisionContext, type ProvisionReport} from '../provision/tasks.js'
+import {ExitCode} from '../errors.js'
+import {forEachHost, selectHosts, type FleetFlags, type FleetReport} from '../fleet/run.js'
+import {provisionSession, provisionTasks, type ProvisionContext, type ProvisionReport} from '../provision/tasks.js'
 import {resolveTarget, type TargetFlags} from '../target/resolve.js'
 import {runWithProgress} from '../ui/progress.js'
 import {newLogFile} from './logs.js'
@@ -28,4 +30,15 @@ export async function provisionTarget(flags: ProvisionFlags, deps: Deps, ui: {js
     await ctx.session?.close()
   }
   return ctx.provision!
+}
+
+/** `chaos-lab provision --inventory`: every selected host, a few at a time; one log file per host. */
+export async function provisionFleet(flags: ProvisionFlags & FleetFlags, deps: Deps, ui: {json: boolean}): Promise<FleetReport<ProvisionReport>> {
+  const hosts = selectHosts(flags)
+  const profile = flags.profile ?? 'headless'
+  return forEachHost(hosts, flags, deps, ui, async (session, host, progress) => {
+    const logFile = newLogFile(`provision-${host.name}`, undefined, deps.now(), deps.env)
+    const report = await provisionSession(session, {profile, force: flags.force, logFile}, progress)
+    return {result: report, exitCode: ExitCode.ok, summary: report.changed ? `provisioned in ${(report.durationMs / 1000).toFixed(0)} s` : 'already provisioned'}
+  })
 }
