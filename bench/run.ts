@@ -1,0 +1,18 @@
+/**
+ * `npm run bench`: every target is a ratio against a baseline measured in the same run, on the same machine,
+ * so a shared, noisy machine slows both sides alike. Sections that need a VM say so when it is missing.
+ */
+import {resolve} from 'node:path'
+
+import {benchStartup} from './startup.js'
+
+const root = resolve(import.meta.dirname, '..')
+const sections = (process.argv[2] ?? 'startup,provision,check,fleet').split(',')
+
+const lines: string[] = []
+if (sections.includes('startup')) lines.push(...benchStartup(root))
+if (sections.some((section) => section !== 'startup')) {
+  const {benchWithVm} = await import('./vm.js')
+  lines.push(...(await benchWithVm(root, sections)))
+}
+console.log(lines.join('\n'))
