@@ -1,17 +1,33 @@
+import {fleetStatus} from '../lifecycle/fleet-status.js'
 import {machineStatus} from '../lifecycle/machine.js'
 import {BaseCommand} from './base.js'
+import {fleetFlags, verboseFlag} from './flags.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show whether the lab VM exists and runs, and which snapshots it has.'
   static override description = `Reads \`vagrant status\` (or, for provider ssh, tries to connect).
 JSON shape: {dir, provider, machine, state, snapshots}. State is Vagrant's (running, poweroff, shutoff,
-not_created…) or reachable/unreachable for provider ssh.
+not_created…) or reachable/unreachable for provider ssh. With --inventory: every host's reachability and
+provisioning steps, {inventory, hosts: [{host, status, exitCode, result: {provisioned, uptimeSeconds}}], summary, exitCode}.
 
-Exit codes: 0 status read, 2 bad usage or config, 3 Vagrant could not be driven.`
+Exit codes: 0 status read, 2 bad usage or config, 3 Vagrant could not be driven (with --inventory: a host unreachable).`
 
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --dir ~/chaos-lab --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --dir ~/chaos-lab --json',
+    {description: 'Who in the class is reachable and provisioned', command: '<%= config.bin %> <%= command.id %> --inventory class.ini'},
+  ]
+
+  static override flags = {...fleetFlags, verbose: verboseFlag}
 
   async run() {
+    const {inventory} = this.flags
+    if (inventory) {
+      const fleet = await fleetStatus({...this.flags, inventory}, this.deps(), {json: this.jsonEnabled()})
+      this.log(`${fleet.summary.ok} of ${fleet.summary.total} machines reachable.`)
+      process.exitCode = fleet.exitCode
+      return fleet
+    }
     const status = await machineStatus(this.flags.dir, this.deps())
     this.log(`${status.machine} (${status.provider}): ${status.state}`)
     if (status.snapshots.length) this.log(`snapshots: ${status.snapshots.join(', ')}`)
