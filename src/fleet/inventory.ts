@@ -1,8 +1,11 @@
+import {SAFE_HOST, SAFE_PATH, SAFE_USER} from '../config/schema.js'
 import {readFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {dirname, extname, isAbsolute, resolve} from 'node:path'
 import {parseDocument} from 'yaml'
 
+// The same character rules as chaos-lab.yaml's ssh section: values reach ssh and, in printed hints, a shell.
+import {SAFE_HOST, SAFE_PATH, SAFE_USER} from '../config/schema.js'
 import {ConfigError, errorMessage} from '../errors.js'
 import type {SshTarget} from '../ssh/target.js'
 import {closest} from '../util/did-you-mean.js'
@@ -37,11 +40,6 @@ export interface InventoryDefaults {
   identityFile?: string
 }
 
-// The same character rules as chaos-lab.yaml's ssh section (src/config/schema.ts): values reach ssh and, in
-// printed hints, a shell, so they get a tight alphabet.
-const SAFE_HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9a-fA-F:]+$/
-const SAFE_USER = /^[a-z_][a-z0-9_-]{0,31}$/
-const SAFE_PATH = /^[A-Za-z0-9._/~+@:\\ -]+$/
 /** Inventory host names: they also name report files and appear in --limit patterns. */
 const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,252}$/
 const IPV6 = /^(?=.*:.*:)[0-9a-fA-F:.]+$/
@@ -62,13 +60,6 @@ const CONNECTION_VARS: Record<string, Setting> = {
   ansible_ssh_user: 'user',
   ansible_ssh_private_key_file: 'identityFile',
   ansible_private_key_file: 'identityFile',
-}
-
-const PREFERRED_NAME: Record<Setting, string> = {
-  host: 'ansible_host',
-  port: 'ansible_port',
-  user: 'ansible_user',
-  identityFile: 'ansible_ssh_private_key_file',
 }
 
 interface Value {
@@ -207,13 +198,13 @@ interface HostPattern {
 export function expandHostPattern(pattern: string): HostPattern {
   let text = pattern
   let port: string | undefined
-  const bracketedV6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text)
-  if (bracketedV6 && (bracketedV6[1]!.match(/:/g)?.length ?? 0) >= 2) return {names: [bracketedV6[1]!], port: bracketedV6[2]}
+  const [, v6Address, v6Port] = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text) ?? []
+  if (v6Address !== undefined && (v6Address.match(/:/g)?.length ?? 0) >= 2) return {names: [v6Address], port: v6Port}
   if (IPV6.test(text)) return {names: [text], port: undefined}
-  const withPort = /^(.*[^:]):(\d+)$/.exec(text)
-  if (withPort && !withPort[1]!.replace(/\[[^\]]*\]/g, '').includes(':')) {
-    text = withPort[1]!
-    port = withPort[2]
+  const [, name, portText] = /^(.*[^:]):(\d+)$/.exec(text) ?? []
+  if (name !== undefined && !name.replace(/\[[^\]]*\]/g, '').includes(':')) {
+    text = name
+    port = portText
   }
   return {names: expandRanges(text), port}
 }
@@ -294,7 +285,7 @@ function tokenize(line: string): string[] {
 function varValue(text: string): string {
   const value = text.trim()
   const quoted = /^(["'])(.*)\1(\s+#.*)?$/.exec(value)
-  if (quoted) return quoted[2]!
+  if (quoted?.[2] !== undefined) return quoted[2]
   return value.replace(/\s+#.*$/, '')
 }
 
@@ -312,7 +303,7 @@ function parseIni(text: string, builder: Builder): void {
         section = {group: '', kind: 'hosts'}
         return
       }
-      const name = header[1]!.trim()
+      const name = (header[1] ?? '').trim()
       const kind = header[2]?.trim()
       if (kind !== undefined && kind !== 'vars' && kind !== 'children') {
         const near = closest(kind, ['vars', 'children'])
@@ -406,7 +397,9 @@ function isMapping(value: unknown): value is Record<string, unknown> {
 }
 
 function parseYaml(text: string, builder: Builder, fix: string): void {
-  const {document, lineOf} = parseYamlWithLines(text, builder.file, fix)
+  const located = parseYamlWithLines(text, builder.file, fix)
+  const {document} = located
+  const lineOf = (path: readonly PropertyKey[]) => located.lineOf(path)
   const root: unknown = document.toJS()
   if (root === null || root === undefined) return
   if (!isMapping(root)) {
@@ -508,8 +501,13 @@ function expandHome(path: string): string {
 
 function resolveInventory(builder: Builder, defaults: InventoryDefaults): Inventory {
   const {groups} = builder
-  const all = groups.get('all')!
-  const ungrouped = groups.get('ungrouped')!
+  const groupNamed = (name: string): Group => {
+    const group = groups.get(name)
+    if (!group) throw new Error(`inventory group ${name} vanished`)
+    return group
+  }
+  const all = groupNamed('all')
+  const ungrouped = groupNamed('ungrouped')
   // Every group without another parent hangs under all.
   for (const group of groups.values()) {
     if (group.name !== 'all' && [...group.parents].every((parent) => parent === 'all')) builder.link('all', group.name, undefined)
@@ -567,7 +565,7 @@ function resolveInventory(builder: Builder, defaults: InventoryDefaults): Invent
     for (const group of groups.values()) if (group.hosts.has(host.name)) ancestorsOf(group.name, memberOf)
     const applied = [...memberOf].sort((a, b) => depthOf(a) - depthOf(b) || a.localeCompare(b))
     const effective: Vars = new Map()
-    for (const groupName of applied) for (const [setting, value] of groups.get(groupName)!.vars) effective.set(setting, value)
+    for (const groupName of applied) for (const [setting, value] of groupNamed(groupName).vars) effective.set(setting, value)
     for (const [setting, value] of host.vars) effective.set(setting, value)
 
     const label = `host ${host.name}`
@@ -642,6 +640,17 @@ function resolveInventory(builder: Builder, defaults: InventoryDefaults): Invent
   missing(missingUser, 'ansible_user', '--user', '')
   missing(missingKey, 'ansible_ssh_private_key_file', '--identity', ' (chaos-lab logs in with a key, never a password)')
 
+  // Two names for one machine is a copy-paste slip: one learner's VM would be checked (or reset) twice, and
+  // the other's not at all.
+  const byAddress = new Map<string, InventoryHost>()
+  for (const host of hosts) {
+    const address = `${host.host.toLowerCase()}:${host.port}`
+    const earlier = byAddress.get(address)
+    if (earlier) {
+      builder.problem(builder.hosts.get(host.name)?.line, `hosts ${earlier.name} and ${host.name} both connect to ${host.host} port ${host.port}: give each its own ansible_host (or ansible_port)`)
+    } else byAddress.set(address, host)
+  }
+
   const membership = new Map<string, string[]>(order.map((name) => [name, []]))
   for (const host of hosts) for (const group of host.groups) membership.get(group)?.push(host.name)
   return {hosts, groups: Object.fromEntries(membership)}
@@ -667,7 +676,8 @@ export function detectFormat(file: string, text: string): InventoryFormat {
 
 function fail(file: string, problems: Problem[], fix: string): never {
   const describe = (problem: Problem) => `${problem.line === undefined ? '' : `line ${problem.line}: `}${problem.message}`
-  const first = problems[0]!
+  const [first] = problems
+  if (!first) throw new Error('fail() needs a problem')
   const message = problems.length === 1
     ? `${file}${first.line === undefined ? '' : ` line ${first.line}`}: ${first.message}.`
     : `${file} has ${problems.length} problems: ${problems.slice(0, MAX_LISTED_PROBLEMS).map(describe).join('; ')}${problems.length > MAX_LISTED_PROBLEMS ? `; and ${problems.length - MAX_LISTED_PROBLEMS} more` : ''}.`
