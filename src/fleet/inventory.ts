@@ -1,4 +1,3 @@
-import {SAFE_HOST, SAFE_PATH, SAFE_USER} from '../config/schema.js'
 import {readFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {dirname, extname, isAbsolute, resolve} from 'node:path'
