@@ -1,3 +1,4 @@
+import {createHostFacts, type HostFacts} from './doctor/host-facts.js'
 import {ExecaRunner, type ProcessRunner} from './process/runner.js'
 import {connectSsh, type SshConnector} from './ssh/session.js'
 
@@ -14,6 +15,8 @@ export interface Deps {
   confirm: (question: string) => Promise<boolean>
   env: NodeJS.ProcessEnv
   now: () => Date
+  /** What `doctor` reads about this computer (CPU flags, memory, disk, ports); program starts go through `runner`. */
+  hostFacts: (runner: ProcessRunner) => HostFacts
 }
 
 async function askOnTerminal(question: string): Promise<boolean> {
@@ -35,6 +38,7 @@ function realDeps(): Deps {
     confirm: askOnTerminal,
     env: process.env,
     now: () => new Date(),
+    hostFacts: createHostFacts,
   }
 }
 

@@ -31,7 +31,8 @@ export function rubyString(value: string): string {
 function ruby(value: unknown, ...rest: unknown[]): string {
   if (rest.length !== 1) throw new InternalError(`The ruby template helper takes one value, got ${rest.length}.`)
   if (typeof value !== 'string') {
-    throw new InternalError(`The ruby template helper quotes text only, got ${value === null ? 'null' : typeof value}.`)
+    const what = value === undefined ? 'nothing (is a value the template names missing?)' : value === null ? 'null' : typeof value
+    throw new InternalError(`The ruby template helper quotes text only, got ${what}.`)
   }
   return rubyString(value)
 }
@@ -46,15 +47,16 @@ function json(value: unknown, ...rest: unknown[]): string {
 
 const HELPERS = {ruby, json} as const
 handlebars.registerHelper(HELPERS)
+// Of handlebars' built-in helpers, only the plain control flow stays: if, unless, each.
+const DROPPED_BUILTINS = ['lookup', 'log', 'with'] as const
+for (const name of DROPPED_BUILTINS) handlebars.unregisterHelper(name)
 
-const compileOptions: CompileOptions = {
+const compileOptions: Parameters<typeof handlebars.compile>[1] = {
   strict: true,
   noEscape: true,
-  knownHelpers: {ruby: true, json: true},
+  knownHelpers: {ruby: true, json: true, ...Object.fromEntries(DROPPED_BUILTINS.map((name) => [name, false]))},
   knownHelpersOnly: true,
 }
-
-type CompileOptions = Parameters<typeof Handlebars.compile>[1] & object
 
 /** Compiles template source with chaos-lab's options and helpers. */
 export function compileTemplate(source: string): (data: object) => string {
