@@ -6,6 +6,7 @@ import {ConfigError, UsageError} from '../errors.js'
 import {closest} from '../util/did-you-mean.js'
 import {packagePath} from '../util/paths.js'
 import {parseYamlWithLines} from '../util/yaml-errors.js'
+import {normalizeAs} from './normalize.js'
 import {KNOWN_KEYS, labSchema, type Check, type Lab} from './schema.js'
 
 export const LAB_FILE = 'lab.yaml'
@@ -48,6 +49,16 @@ function describePath(path: readonly PropertyKey[], raw: unknown): string {
   return text
 }
 
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let node = raw
+  for (const key of path) {
+    if (Array.isArray(node) && typeof key === 'number') node = node[key] as unknown
+    else if (isRecord(node) && typeof key === 'string') node = node[key]
+    else return undefined
+  }
+  return node
+}
+
 /** Which keys are allowed at a path, for "did you mean". */
 function knownKeysAt(path: readonly PropertyKey[], raw: unknown): readonly string[] {
   if (path.length === 0) return KNOWN_KEYS.lab
@@ -72,11 +83,11 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): {path: PropertyKe
       return near ? `"${key}" (did you mean "${near}"?)` : `"${key}"`
     })
     return {
-      path: [...path, issue.keys[0]!],
+      path: [...path, ...issue.keys.slice(0, 1)],
       message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${parts.join(', ')}${known.length ? `; known keys here: ${known.join(', ')}` : ''}`,
     }
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
+  if (issue.code === 'invalid_type' && valueAt(raw, path) === undefined) {
     return {path, message: `${String(path[path.length - 1] ?? 'value')} is required`}
   }
   return {path, message: issue.message.replace(/^Invalid input: /, '')}
@@ -97,6 +108,14 @@ function crossCheck(lab: Lab): {path: PropertyKey[]; message: string}[] {
         problems.push({path: ['checks', index, 'needs', j], message: `needs "${need}", but no check has that id${near ? ` (did you mean "${near}"?)` : ''}`})
       }
     })
+    if (check.kind === 'answer' && 'value' in check.expect.truth) {
+      const truth = check.expect.truth.value
+      const values = Array.isArray(truth) ? truth : [truth]
+      values.forEach((value, j) => {
+        const normalized = normalizeAs(check.expect.kind, value)
+        if (!normalized.ok) problems.push({path: ['checks', index, 'expect', 'truth', 'value', ...(Array.isArray(truth) ? [j] : [])], message: `${normalized.problem}, so it cannot be the truth of a ${check.expect.kind} answer`})
+      })
+    }
     if (check.kind === 'answer' && !lab.answerSheet) {
       problems.push({path: ['checks', index, 'key'], message: 'an answer check needs the lab\'s answerSheet (e.g. answerSheet: answers/lesson-2.yaml)'})
     }
@@ -140,11 +159,16 @@ export function findCycle(checks: readonly Pick<Check, 'id' | 'needs'>[]): strin
  * folder name) must match the file's `lesson`.
  */
 export function parseLab(text: string, file: string, expectedLesson?: string): Lab {
-  const fix = `Fix ${file}; the format is described in labs/README.md.`
-  const {document, lineOf} = parseYamlWithLines(text, file, fix)
+  const fix = `Fix ${file}; the format is described in src/labs/README.md.`
+  const parsed = parseYamlWithLines(text, file, fix)
+  const {document} = parsed
+  const lineOf = (path: readonly PropertyKey[]) => parsed.lineOf(path)
   const raw: unknown = document.toJS() ?? {}
   const fail = (problems: {path: PropertyKey[]; message: string}[]): never => {
-    const located: LabProblem[] = problems.map(({path, message}) => ({line: lineOf(path), where: describePath(path, raw), message}))
+    const located: LabProblem[] = problems
+      .map(({path, message}) => ({line: lineOf(path), where: describePath(path, raw), message}))
+      // In file order, so a person fixes them top to bottom (the sort is stable for problems on one line).
+      .sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))
     const lines = located.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.where ? `${p.where}: ` : ''}${p.message}`)
     throw new ConfigError(`${file} is not a valid lab definition:\n  - ${lines.join('\n  - ')}`, {suggestion: fix, data: {file, problems: located}}, 'lab_invalid')
   }

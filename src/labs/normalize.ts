@@ -30,7 +30,10 @@ export function signalName(signal: number): string {
 }
 
 function describe(input: unknown): string {
-  return typeof input === 'string' ? JSON.stringify(input) : String(input)
+  if (typeof input === 'string') return JSON.stringify(input)
+  if (Array.isArray(input)) return 'a list'
+  if (typeof input === 'object' && input !== null) return 'a set of keys'
+  return String(input)
 }
 
 /** Strips spaces and one pair of surrounding quotes a person may have typed inside a YAML value. */
@@ -101,7 +104,8 @@ export function normalizeSignal(input: unknown): Normalized<number> {
     numbers.add(number)
   }
   if (numbers.size !== 1) return notOk(`${describe(input)} names two different signals`)
-  return ok([...numbers][0]!)
+  const [only] = numbers
+  return only === undefined ? invalid : ok(only)
 }
 
 /**

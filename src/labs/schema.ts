@@ -19,7 +19,7 @@ const ANSWER_KEY = /^[a-z][a-z0-9_]*$/
 /** A path under the learner's home: plain characters only, because it is pasted into a shell command. */
 const SHEET_PATH = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/
 const LEARNER = /^[a-z_][a-z0-9_-]{0,31}$/
-const HTTP_URL = /^http:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~\/-]*)?$/
+const HTTP_URL = /^http:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~/-]*)?$/
 
 const text = (what: string) => z.string({error: `${what} must be text`}).trim().min(1, {error: `${what} must not be empty`})
 
@@ -132,7 +132,7 @@ const probeCheck = z.strictObject({
 
 export const checkSchema = z.discriminatedUnion('kind', [answerCheck, stateCheck, behaviourCheck, probeCheck], {
   error: (issue) => issue.code === 'invalid_union'
-    ? `kind must be one of ${CHECK_KINDS.join(', ')}${issue.input && typeof issue.input === 'object' && 'kind' in issue.input ? `, not ${JSON.stringify((issue.input as {kind: unknown}).kind)}` : ' (it is missing)'}`
+    ? `kind must be one of ${CHECK_KINDS.join(', ')}${issue.input && typeof issue.input === 'object' && 'kind' in issue.input ? `, not ${JSON.stringify(issue.input.kind)}` : ' (it is missing)'}`
     : undefined,
 })
 

@@ -1,0 +1,72 @@
+import {writeFileSync} from 'node:fs'
+import {resolve} from 'node:path'
+import {Args, Flags} from '@oclif/core'
+
+import {UsageError, errorMessage} from '../errors.js'
+import {checkLesson} from '../labs/check.js'
+import type {LessonRun} from '../labs/result.js'
+import {exitCodeFor} from '../labs/runner.js'
+import {toJsonRun} from '../report/json.js'
+import {formatJunit} from '../report/junit.js'
+import {formatTable} from '../report/table.js'
+import {BaseCommand} from './base.js'
+import {targetFlags} from './flags.js'
+
+export default class Check extends BaseCommand<typeof Check> {
+  static override summary = 'Check, over SSH, what you did in a lesson: what passes, what is missing, and a hint for each.'
+  static override description = `Runs the lesson's checks (labs/<lesson>/lab.yaml) against the lab VM over one SSH connection: your
+answers in ~/answers/<lesson>.yaml against the truth computed in the VM, the state of the VM, and small
+experiments that the check runs itself and cleans up after. Hints say where to look, never the answer.
+
+Each check is PASS, FAIL (work to do), BLOCKED (needs another check to pass first) or ERROR (could not run;
+never counted as a pass).
+
+--json prints {lesson, target, started, finished, summary: {total, pass, fail, blocked, error},
+checks: [{id, title, status, message, hint, durationMs}]}; --junit FILE writes JUnit XML for CI.
+
+Exit codes: 0 every check passed; 1 some check failed, is blocked or could not run (an error is never 0);
+2 bad usage or an unknown lesson; 3 the VM could not be reached, or the connection dropped during the run.`
+
+  static override examples = [
+    {description: 'Check chapter 2 in the lab folder\'s VM', command: '<%= config.bin %> <%= command.id %> lesson-2'},
+    {description: 'Check an existing host, made with 2048 MB and 2 CPUs', command: '<%= config.bin %> <%= command.id %> lesson-1 --target ssh://chaos@192.0.2.10:22 --identity ~/.ssh/id_ed25519 --memory 2048 --cpus 2'},
+    {description: 'Results for CI', command: '<%= config.bin %> <%= command.id %> lesson-2 --junit results.xml --json'},
+  ]
+
+  static override args = {
+    lesson: Args.string({description: 'The lesson to check, e.g. lesson-2 (`chaos-lab labs` lists them).', required: true}),
+  }
+
+  static override flags = {
+    ...targetFlags,
+    junit: Flags.string({description: 'Also write the results as JUnit XML to this file.', helpValue: 'FILE'}),
+    memory: Flags.integer({description: 'Memory (MB) the VM was made with, for lesson-1 with --target. Default: chaos-lab.yaml, else the book\'s 4096.', min: 256}),
+    cpus: Flags.integer({description: 'CPUs the VM was made with, for lesson-1 with --target. Default: chaos-lab.yaml, else the book\'s 2.', min: 1}),
+  }
+
+  async run(): Promise<LessonRun> {
+    const json = this.jsonEnabled()
+    const say = (line: string) => { if (!json) process.stderr.write(`${line}\n`) }
+    const outcome = await checkLesson(this.args.lesson, this.flags, this.deps(), {
+      onCheckStart: (check) => {
+        if (check.kind === 'behaviour') say(`Running the experiment "${check.title}" (up to ${check.timeoutSec} s)…`)
+      },
+    })
+    const run = toJsonRun(outcome.run)
+    if (!json) {
+      const color = process.stdout.isTTY && !process.env.NO_COLOR
+      process.stdout.write(formatTable(run, {color, width: process.stdout.columns}))
+      if (outcome.connectionLost) say('The SSH connection dropped during the run: the checks marked ERROR did not run.')
+    }
+    if (this.flags.junit) {
+      const file = resolve(this.flags.junit)
+      try {
+        writeFileSync(file, formatJunit(run))
+      } catch (error) {
+        throw new UsageError(`Could not write the JUnit report to ${file}: ${errorMessage(error)}.`, {suggestion: 'Pass --junit a path in a folder you can write to.'}, 'junit_unwritable')
+      }
+    }
+    process.exitCode = exitCodeFor(outcome)
+    return run
+  }
+}

@@ -1,0 +1,98 @@
+import {describe, expect, it} from 'vitest'
+
+import {fizzbuzz, fizzbuzzCommand, parseProbeOutput, pickNumbers} from '../../src/labs/kinds/probe.js'
+import {parseLab} from '../../src/labs/load.js'
+import {runLesson} from '../../src/labs/runner.js'
+import {FakeSession} from '../helpers/fake-session.js'
+
+// expect's asymmetric matchers, typed `unknown` so that strict lint accepts them inside object literals.
+const like = (pattern: RegExp): unknown => expect.stringMatching(pattern)
+
+
+/** What `curl -w '\n@@chaos-lab status %{http_code}\n'` prints for one request. */
+function curlOutput(n: string, status: number, body: string): string {
+  return `@@chaos-lab n ${n}\n${body}\n@@chaos-lab status ${status}\n`
+}
+
+/** A fake VM's answer to the probe command: `answer(n)` gives each request's status and body. */
+function serve(answer: (n: string) => {status: number; body: string}) {
+  return (command: string) => {
+    const inputs = /for n in ([^;]+);/.exec(command)?.[1]?.trim().split(/\s+/) ?? []
+    return {stdout: inputs.map((n) => { const a = answer(n); return curlOutput(n, a.status, a.body) }).join('')}
+  }
+}
+
+const real = (n: string) => /^\d+$/.test(n)
+  ? {status: 200, body: JSON.stringify({n: Number(n), result: fizzbuzz(Number(n)), instance: Number(n) % 2 ? '8001' : '8002'})}
+  : {status: 400, body: '{"error":"n must be a whole number"}'}
+
+const LAB = parseLab(`lesson: l
+title: T
+description: D
+checks:
+  - {id: fb, title: FizzBuzz, hint: Ask it., kind: probe, probe: fizzbuzz, url: 'http://127.0.0.1:8003/api/v1/fizzbuzz/'}
+`, 'lab.yaml')
+
+async function probe(answer: (n: string) => {status: number; body: string}, random = Math.random) {
+  const session = new FakeSession([[/@@chaos-lab/, serve(answer)]])
+  const {run} = await runLesson(LAB, session, {target: 'vm', random})
+  const [check] = run.checks
+  if (!check) throw new Error('one check expected')
+  return {check, session}
+}
+
+describe('the FizzBuzz probe', () => {
+  it('knows FizzBuzz', () => {
+    expect([1, 3, 5, 15, 30, 98].map(fizzbuzz)).toEqual(['1', 'Fizz', 'Buzz', 'FizzBuzz', 'FizzBuzz', '98'])
+  })
+
+  it('always asks one number of each kind, at random', () => {
+    for (const r of [0, 0.3, 0.999]) {
+      const numbers = pickNumbers(() => r)
+      expect(numbers.map(fizzbuzz).map((x) => (/^\d+$/.test(x) ? 'n' : x))).toEqual(['FizzBuzz', 'Fizz', 'Buzz', 'n'])
+      for (const n of numbers) expect(n).toBeGreaterThan(0)
+    }
+    const seen = new Set(Array.from({length: 20}, () => pickNumbers(Math.random)[0]))
+    expect(seen.size).toBeGreaterThan(1)
+  })
+
+  it('asks everything in one command and reads the answers back', () => {
+    const command = fizzbuzzCommand('http://127.0.0.1:8003/api/v1/fizzbuzz', [15, 'chaos'])
+    expect(command).toBe(`for n in 15 chaos; do echo "@@chaos-lab n $n"; curl -s --max-time 5 -w '\\n@@chaos-lab status %{http_code}\\n' http://127.0.0.1:8003/api/v1/fizzbuzz/"$n"; done`)
+    expect(parseProbeOutput(curlOutput('15', 200, '{"result":"FizzBuzz"}') + curlOutput('x', 502, '<html>\n<b>bad</b>\n</html>'))).toEqual([
+      {input: '15', status: 200, body: '{"result":"FizzBuzz"}'},
+      {input: 'x', status: 502, body: '<html>\n<b>bad</b>\n</html>'},
+    ])
+  })
+
+  it('passes a real FizzBuzz API and names the instances that answered', async () => {
+    const {check, session} = await probe(real)
+    expect(check).toMatchObject({status: 'pass', message: like(/^4 random numbers answered right \(by instance (8001 and 8002|8001|8002)\)$/)})
+    expect(session.commands).toHaveLength(1)
+  })
+
+  it('catches a static server that always says "FizzBuzz"', async () => {
+    const {check} = await probe(() => ({status: 200, body: '{"result":"FizzBuzz"}'}))
+    expect(check.status).toBe('fail')
+    expect(check.message).toMatch(/answered "FizzBuzz", which is not FizzBuzz of \d+/)
+  })
+
+  it('catches an API that does not refuse a bad number', async () => {
+    const {check} = await probe((n) => (/^\d+$/.test(n) ? real(n) : {status: 200, body: '{"result":"0"}'}))
+    expect(check).toMatchObject({status: 'fail', message: 'asked "chaos" (not a number): HTTP 200 instead of 400'})
+  })
+
+  it('says what nginx answered when the API is down', async () => {
+    const {check} = await probe(() => ({status: 502, body: '<html>Bad Gateway</html>'}))
+    expect(check.status).toBe('fail')
+    expect(check.message).toMatch(/^asked \d+: HTTP 502; /)
+    const {check: refused} = await probe(() => ({status: 0, body: ''}))
+    expect(refused.message).toMatch(/nothing answers \(curl could not connect\)/)
+  })
+
+  it('fails clearly when it cannot ask at all', async () => {
+    const session = new FakeSession([[/@@chaos-lab/, {code: 127, stderr: 'sh: 1: curl: not found\n'}]])
+    const {run} = await runLesson(LAB, session, {target: 'vm'})
+    expect(run.checks[0]).toMatchObject({status: 'fail', message: 'could not ask the FizzBuzz API (exit code 127: sh: 1: curl: not found)'})
+  })
+})
