@@ -10,7 +10,8 @@ import {toJsonRun} from '../report/json.js'
 import {formatJunit} from '../report/junit.js'
 import {formatTable} from '../report/table.js'
 import {BaseCommand} from './base.js'
-import {targetFlags} from './flags.js'
+import {fleetFlags, targetFlags, verboseFlag} from './flags.js'
+import {checkClass} from '../lifecycle/check-fleet.js'
 
 export default class Check extends BaseCommand<typeof Check> {
   static override summary = 'Check, over SSH, what you did in a lesson: what passes, what is missing, and a hint for each.'
@@ -24,6 +25,11 @@ never counted as a pass).
 --json prints {lesson, target, started, finished, summary: {total, pass, fail, blocked, error},
 checks: [{id, title, status, message, hint, durationMs}]}; --junit FILE writes JUnit XML for CI.
 
+A class: --inventory FILE (Ansible INI or YAML) checks every host, --concurrency at a time, one progress line
+each; --report DIR writes hosts/HOST.json, matrix.csv, junit.xml and report.html (open it in a browser). JSON:
+{inventory, lesson, hosts: [{host, status: ok|unreachable|error, exitCode, result?: <the shape above>, error?}],
+summary, exitCode, reportFiles}; the exit code is the worst host's.
+
 Exit codes: 0 every check passed; 1 some check failed, is blocked or could not run (an error is never 0);
 2 bad usage or an unknown lesson; 3 the VM could not be reached, or the connection dropped during the run.`
 
@@ -31,6 +37,7 @@ Exit codes: 0 every check passed; 1 some check failed, is blocked or could not r
     {description: 'Check chapter 2 in the lab folder\'s VM', command: '<%= config.bin %> <%= command.id %> lesson-2'},
     {description: 'Check an existing host, made with 2048 MB and 2 CPUs', command: '<%= config.bin %> <%= command.id %> lesson-1 --target ssh://chaos@192.0.2.10:22 --identity ~/.ssh/id_ed25519 --memory 2048 --cpus 2'},
     {description: 'Results for CI', command: '<%= config.bin %> <%= command.id %> lesson-2 --junit results.xml --json'},
+    {description: 'The whole class, with an HTML report', command: '<%= config.bin %> <%= command.id %> lesson-2 --inventory class.ini --report report/'},
   ]
 
   static override args = {
@@ -39,12 +46,27 @@ Exit codes: 0 every check passed; 1 some check failed, is blocked or could not r
 
   static override flags = {
     ...targetFlags,
+    ...fleetFlags,
+    report: Flags.string({description: 'With --inventory: write the class report (per-host JSON, CSV matrix, JUnit, HTML) into this folder.', helpValue: 'DIR', dependsOn: ['inventory'], helpGroup: 'CLASS'}),
+    verbose: verboseFlag,
     junit: Flags.string({description: 'Also write the results as JUnit XML to this file.', helpValue: 'FILE'}),
     memory: Flags.integer({description: 'Memory (MB) the VM was made with, for lesson-1 with --target. Default: chaos-lab.yaml, else the book\'s 4096.', min: 256}),
     cpus: Flags.integer({description: 'CPUs the VM was made with, for lesson-1 with --target. Default: chaos-lab.yaml, else the book\'s 2.', min: 1}),
   }
 
-  async run(): Promise<LessonRun> {
+  async run() {
+    const {inventory} = this.flags
+    if (inventory) {
+      const result = await checkClass(this.args.lesson, {...this.flags, inventory}, this.deps(), {json: this.jsonEnabled()})
+      this.log(`${this.args.lesson}: ${result.hosts.filter((h) => h.status === 'ok' && h.exitCode === 0).length} of ${result.summary.total} machines pass every check; ${result.summary.unreachable} unreachable.`)
+      if (result.reportFiles.length) this.log(`Class report: ${result.reportFiles.find((file) => file.endsWith('.html')) ?? result.reportFiles[0]}`)
+      process.exitCode = result.exitCode
+      return result
+    }
+    return this.checkOne()
+  }
+
+  private async checkOne(): Promise<LessonRun> {
     const json = this.jsonEnabled()
     const say = (line: string) => { if (!json) process.stderr.write(`${line}\n`) }
     const outcome = await checkLesson(this.args.lesson, this.flags, this.deps(), {
