@@ -3,8 +3,11 @@ import {existsSync, mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
-/** The repository root; the BUILT binary (bin/run.js → dist/) is what end-to-end tests run, as a user would. */
-export const ROOT = resolve(import.meta.dirname, '..', '..')
+/**
+ * The repository root; the BUILT binary (bin/run.js → dist/) is what end-to-end tests run, as a user would.
+ * CHAOS_LAB_CLI_ROOT points at another built copy (e.g. a snapshot that a rebuild cannot pull away mid-run).
+ */
+export const ROOT = resolve(process.env.CHAOS_LAB_CLI_ROOT ?? join(import.meta.dirname, '..', '..'))
 export const BIN = join(ROOT, 'bin', 'run.js')
 
 export interface CliResult {

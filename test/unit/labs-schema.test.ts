@@ -182,9 +182,9 @@ describe('the shipped lessons', () => {
     expect(keys).toEqual(['mystery000_exit_code', 'mystery000_signal', 'sigterm_exit_code', 'sigkill_exit_code', 'mystery001_killed_by', 'oom_kill_allocating_task', 'oom_dump_tasks'])
   })
 
-  it('lesson-2 runs killer-while only after the start-limit fix and both units are checked', () => {
+  it('lesson-2 runs killer-while only after the start-limit fix, both units and the real FizzBuzz are checked', () => {
     const experiment = loadLesson('lesson-2').checks.find((check) => check.kind === 'behaviour')
-    expect(experiment?.needs).toEqual(['start-limit-fix-a', 'start-limit-fix-b', 'faas001-a-active', 'faas001-b-active'])
+    expect(experiment?.needs).toEqual(['start-limit-fix-a', 'start-limit-fix-b', 'faas001-a-active', 'faas001-b-active', 'fizzbuzz-through-nginx'])
     expect(experiment?.kind === 'behaviour' && experiment.teardown).toMatch(/reset-failed.*start faas001_a faas001_b/)
   })
 

@@ -1,0 +1,194 @@
+/**
+ * The whole learner story on one real VM (Debian bookworm under QEMU), driven through the BUILT binary:
+ * provision from scratch → the chapter 2 behaviours the book describes → idempotent rerun → a run cut off
+ * mid-step converges → bad targets get clear errors and exit codes.
+ */
+import {writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {isolatedEnv, runCli, type CliResult} from '../helpers/cli.js'
+import {VM_TOOLS, bootVm, ensureTestImage, requireTools, type RunningVm, type TestImage} from '../helpers/vm/index.js'
+import {run} from '../helpers/vm/run.js'
+import {shellQuote} from '../../src/util/shell.js'
+
+const skip = requireTools([...VM_TOOLS, 'tar'], {root: true})
+const CHAPTER = '/home/chaos/src/examples/killer-whiles'
+
+function fizzbuzz(n: number): string {
+  return n % 15 === 0 ? 'FizzBuzz' : n % 3 === 0 ? 'Fizz' : n % 5 === 0 ? 'Buzz' : String(n)
+}
+
+describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the built binary', () => {
+  let image: TestImage
+  let vm: RunningVm
+  let env: Record<string, string>
+  let first: CliResult
+  const target = () => ['--target', `ssh://admin@127.0.0.1:${vm.port}`, '--identity', image.privateKeyPath]
+  /** Runs as the learner, in the chapter folder, the way the book does. */
+  const asChaos = (command: string, timeoutMs = 120_000) => vm.ssh(`sudo -n -u chaos -i bash -c ${shellQuote(`cd ${CHAPTER} && ${command}`)}`, {timeoutMs})
+
+  beforeAll(async () => {
+    image = await ensureTestImage()
+    vm = await bootVm({image, name: 'lab', memoryMb: 1024, cpus: 2})
+    env = isolatedEnv()
+  }, 40 * 60_000)
+
+  afterAll(async () => {
+    await vm?.stop()
+  })
+
+  it('provisions a fresh VM from scratch (exit 0, every step done)', async () => {
+    first = await runCli(['provision', ...target(), '--json'], {env})
+    expect(first.stderr + first.stdout).not.toMatch(/at .*\.js:\d+/) // never a stack trace
+    expect(first.code, first.stdout + first.stderr).toBe(0)
+    expect(first.json.changed).toBe(true)
+    expect(first.json.steps.map((s: {status: string}) => s.status)).not.toContain('failed')
+    console.log(`first provision: ${(first.ms / 1000).toFixed(1)} s`)
+  }, 30 * 60_000)
+
+  it('mystery000 dies of SIGFPE: exit 136 and the shell says "Floating point exception"', async () => {
+    const result = await asChaos('./mystery000; echo "exit=$?"')
+    expect(result.stdout).toContain('exit=136')
+    expect(result.stdout + result.stderr).toMatch(/Floating point exception/)
+  })
+
+  it('sleep killed by pkill gives 143, by pkill -9 gives 137', async () => {
+    const result = await asChaos('for sig in TERM KILL; do sleep 3600 & pid=$!; sleep 0.3; pkill -$sig -x sleep; wait $pid; echo "$sig=$?"; done')
+    expect(result.stdout).toContain('TERM=143')
+    expect(result.stdout).toContain('KILL=137')
+  })
+
+  it('FizzBuzz through nginx on 8003 answers random numbers right, and 400 on a bad number', async () => {
+    const numbers = Array.from({length: 12}, () => 1 + Math.floor(Math.random() * 100_000))
+    numbers.push(15, 9, 10, 7)
+    const result = await vm.ssh(numbers.map((n) => `curl -s http://127.0.0.1:8003/api/v1/fizzbuzz/${n}; echo`).join('; '))
+    const answers = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as {n: number; result: string; instance: string})
+    expect(answers.map((a) => a.result)).toEqual(numbers.map(fizzbuzz))
+    expect(new Set(answers.map((a) => a.instance))).toEqual(new Set(['8001', '8002']))
+    const steady = await vm.ssh('curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:8003/api/v1/; echo; curl -s -w " %{http_code}" http://127.0.0.1:8003/api/v1/fizzbuzz/banana')
+    expect(steady.stdout).toMatch(/^200\n/)
+    expect(steady.stdout).toMatch(/"error".* 400$/)
+  })
+
+  it('killing instance A with SIGTERM: status 143 in the journal, the version line again, no failed requests', async () => {
+    const script = `
+      set -e
+      before=$(journalctl -u faas001_a -o cat | grep -c 'FizzBuzz API version 0.0.7 is up and running.' || true)
+      pid=$(systemctl show -p MainPID --value faas001_a)
+      ok=0; bad=0
+      for i in $(seq 1 40); do
+        [ $i = 5 ] && sudo -n kill -TERM $pid
+        code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8003/api/v1/fizzbuzz/$i)
+        [ "$code" = 200 ] && ok=$((ok+1)) || bad=$((bad+1))
+        sleep 0.1
+      done
+      for i in $(seq 1 30); do systemctl is-active -q faas001_a && break; sleep 0.5; done
+      after=$(journalctl -u faas001_a -o cat | grep -c 'FizzBuzz API version 0.0.7 is up and running.' || true)
+      echo "ok=$ok bad=$bad before=$before after=$after newpid=$(systemctl show -p MainPID --value faas001_a) oldpid=$pid"
+      journalctl -u faas001_a -o cat | grep -E 'status=143' | tail -1`
+    const result = await vm.ssh(`sudo -n bash -c ${shellQuote(script)}`)
+    expect(result.code, result.stderr).toBe(0)
+    const facts = Object.fromEntries([...result.stdout.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
+    expect(facts.bad).toBe(0)
+    expect(facts.ok).toBe(40)
+    expect(facts.after).toBeGreaterThan(facts.before!)
+    expect(facts.newpid).not.toBe(facts.oldpid)
+    expect(result.stdout).toMatch(/status=143/)
+  })
+
+  it('killer_while.sh drives a unit into start-limit-hit (the learner\'s bug exists)', async () => {
+    const result = await asChaos('./killer_while.sh; sleep 2; systemctl show -p Result --value faas001_a; systemctl is-active faas001_a || true', 180_000)
+    const journal = await vm.ssh('sudo -n journalctl -u faas001_a -o cat --no-pager | tail -30')
+    expect(result.stdout + journal.stdout).toMatch(/start-limit-hit|Start request repeated too quickly/)
+    expect(result.stdout).toMatch(/failed|inactive/)
+    // Put the lab back for the tests after this one.
+    await vm.ssh('sudo -n systemctl reset-failed faas001_a faas001_b; sudo -n systemctl start faas001_a faas001_b')
+  }, 240_000)
+
+  it('mystery001 is killed by the OOM killer within 60 s, and the kernel log says so', async () => {
+    const started = Date.now()
+    const result = await asChaos('timeout 90 ./mystery001 > /dev/null; echo "exit=$?"', 120_000)
+    const seconds = (Date.now() - started) / 1000
+    expect(result.stdout).toContain('exit=137')
+    expect(seconds).toBeLessThan(60)
+    const log = await vm.ssh('sudo -n dmesg | grep -i mystery001')
+    expect(log.stdout).toMatch(/Out of memory: Killed process \d+ \(mystery001\)/)
+    // The SSH service survived (logind moved the session out of ssh.service).
+    expect((await vm.ssh('systemctl is-active ssh')).stdout.trim()).toBe('active')
+  }, 180_000)
+
+  it('a second provision changes nothing and takes at most 10% of the first', async () => {
+    const second = await runCli(['provision', ...target(), '--json'], {env})
+    expect(second.code, second.stderr).toBe(0)
+    expect(second.json.changed).toBe(false)
+    expect(second.json.uploaded).toBe(false)
+    expect(second.json.steps.every((s: {status: string}) => s.status === 'skipped')).toBe(true)
+    console.log(`no-op provision: ${(second.ms / 1000).toFixed(1)} s = ${((100 * second.ms) / first.ms).toFixed(1)}% of the first`)
+    expect(second.ms).toBeLessThanOrEqual(first.ms * 0.1)
+  }, 120_000)
+
+  it('a provision cut off mid-step (connection dropped) converges on the rerun', async () => {
+    let cut = false
+    const interrupted = await runCli(['provision', ...target(), '--force', '--verbose'], {
+      env,
+      onOutput: (text, child) => {
+        // Kill the client as soon as the chapter2 step is under way: its SSH connection dies with it.
+        if (!cut && /chapter2/.test(text) && /Step chapter2|\[chapter2\]|chapter2 \[/.test(text)) {
+          cut = true
+          setTimeout(() => child.kill('SIGKILL'), 1500)
+        }
+      },
+    })
+    expect(cut).toBe(true)
+    expect(interrupted.signal).toBe('SIGKILL')
+    const state = JSON.parse((await vm.ssh('sudo -n cat /var/lib/chaos-lab/state.json')).stdout) as {steps: Record<string, unknown>}
+    expect(Object.keys(state.steps)).not.toContain('chapter2')
+    const rerun = await runCli(['provision', ...target(), '--json'], {env})
+    expect(rerun.code, rerun.stderr).toBe(0)
+    expect(rerun.json.steps.find((s: {name: string}) => s.name === 'chapter2').status).toBe('done')
+    const fizz = await vm.ssh('curl -s http://127.0.0.1:8003/api/v1/fizzbuzz/30')
+    expect(JSON.parse(fizz.stdout).result).toBe('FizzBuzz')
+  }, 20 * 60_000)
+
+  describe('bad targets: a clear error and the documented exit code', () => {
+    const expectError = (result: CliResult, exitCode: number, code: string) => {
+      expect(result.code, result.stdout + result.stderr).toBe(exitCode)
+      expect(result.json.error.code).toBe(code)
+      expect(result.json.error.suggestion).toBeTruthy()
+      expect(result.stdout + result.stderr).not.toMatch(/at .*\.js:\d+/)
+    }
+
+    it('an unreachable host: exit 3', async () => {
+      const {port} = await import('node:net').then(({createServer}) => new Promise<{port: number}>((resolvePort) => {
+        const server = createServer().listen(0, '127.0.0.1', () => { const address = server.address() as {port: number}; server.close(() => resolvePort(address)) })
+      }))
+      expectError(await runCli(['provision', '--target', `ssh://admin@127.0.0.1:${port}`, '--identity', image.privateKeyPath, '--json'], {env}), 3, 'connection_refused')
+    })
+
+    it('a key the machine does not accept: exit 3', async () => {
+      const dir = join(vm.dir, 'wrong-key')
+      await run('mkdir', ['-p', dir], {timeoutMs: 5000})
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id')], {timeoutMs: 10_000})
+      expectError(await runCli(['provision', '--target', `ssh://admin@127.0.0.1:${vm.port}`, '--identity', join(dir, 'id'), '--json'], {env}), 3, 'auth_failed')
+    })
+
+    it('a changed host key: exit 3, nothing run', async () => {
+      const other = isolatedEnv()
+      const knownHosts = join(other.XDG_CONFIG_HOME!, 'chaos-lab', 'known_hosts')
+      await run('mkdir', ['-p', join(other.XDG_CONFIG_HOME!, 'chaos-lab')], {timeoutMs: 5000})
+      writeFileSync(knownHosts, `[127.0.0.1]:${vm.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxIVW1RUnRHrvl3Cl6o4jo6EQTTBvMXsa/3LtnhR6m0\n`)
+      expectError(await runCli(['provision', ...target(), '--json'], {env: other}), 3, 'host_key_changed')
+    })
+
+    it('a user without sudo: exit 3 with the sudoers line to add', async () => {
+      const result = await runCli(['provision', '--target', `ssh://nosudo@127.0.0.1:${vm.port}`, '--identity', image.privateKeyPath, '--json'], {env})
+      expectError(result, 3, 'no_sudo')
+      expect(result.json.error.suggestion).toContain('NOPASSWD')
+    })
+
+    it('a malformed --target: exit 2', async () => {
+      expectError(await runCli(['provision', '--target', 'admin@127.0.0.1', '--identity', image.privateKeyPath, '--json'], {env}), 2, 'bad_target')
+    })
+  })
+})
