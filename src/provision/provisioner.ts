@@ -49,7 +49,9 @@ export class ProvisionLog {
   }
 
   write(step: string, line: string): void {
-    if (this.file) appendFileSync(this.file, `[${step}] ${line}\n`)
+    if (!this.file) return
+    // Step scripts prefix their own lines with [step]; other output (a stray error) gets the prefix here.
+    appendFileSync(this.file, line.startsWith(`[${step}]`) ? `${line}\n` : `[${step}] ${line}\n`)
   }
 }
 

@@ -151,6 +151,115 @@ describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the bui
     expect(JSON.parse(fizz.stdout).result).toBe('FizzBuzz')
   }, 20 * 60_000)
 
+  describe('chaos-lab check and reset lesson-2: the learner\'s story', () => {
+    const SHEET = '/home/chaos/answers/lesson-2.yaml'
+    const ANSWERS: Record<string, string> = {
+      mystery000_exit_code: '136', mystery000_signal: 'SIGFPE', sigterm_exit_code: '143', sigkill_exit_code: '137',
+      mystery001_killed_by: 'the OOM killer', oom_kill_allocating_task: '0', oom_dump_tasks: '1',
+    }
+    const check = (lesson: string) => runCli(['check', lesson, ...target(), '--memory', '1024', '--cpus', '2', '--json'], {env, timeoutMs: 5 * 60_000})
+    const statuses = (result: CliResult): Record<string, string> => Object.fromEntries((result.json.checks as {id: string; status: string}[]).map((c) => [c.id, c.status]))
+    const backups = join(vm.dir ?? '', 'backups')
+    const reset = () => runCli(['reset', 'lesson-2', ...target(), '--yes', '--backup-dir', join(vm.dir, 'backups'), '--json'], {env, timeoutMs: 10 * 60_000})
+    const writeAnswers = () => vm.ssh(`sudo -n -u chaos sed -i ${Object.entries(ANSWERS).map(([key, value]) => `-e ${shellQuote(`s/^${key}:.*/${key}: ${value}/`)}`).join(' ')} ${SHEET}`)
+    const applyFix = (units: string[]) => vm.ssh(`sudo -n bash -c ${shellQuote(`${units.map((unit) => `mkdir -p /etc/systemd/system/${unit}.service.d && printf '[Unit]\\nStartLimitIntervalSec=0\\n' > /etc/systemd/system/${unit}.service.d/fix.conf`).join(' && ')} && systemctl daemon-reload`)}`)
+
+    it('lesson-1 passes on the provisioned VM', async () => {
+      const result = await check('lesson-1')
+      expect(result.code, result.stdout + result.stderr).toBe(0)
+      expect(result.json.summary.fail).toBe(0)
+    }, 5 * 60_000)
+
+    it('after reset lesson-2, a new learner fails every item, each with a hint, and the experiment is blocked', async () => {
+      const done = await reset()
+      expect(done.code, done.stdout + done.stderr).toBe(0)
+      expect(done.json.backup.file).toMatch(/chaos-lab-backup-.*\.tar\.gz$/)
+      const result = await check('lesson-2')
+      expect(result.code).toBe(1)
+      const byId = statuses(result)
+      for (const id of ['mystery000-exit-code', 'mystery000-signal', 'sigterm-exit-code', 'sigkill-exit-code', 'mystery001-killed-by', 'oom-kill-allocating-task', 'oom-dump-tasks', 'mystery001-oom-killed', 'start-limit-fix-a', 'start-limit-fix-b']) {
+        expect(byId[id], id).toBe('fail')
+      }
+      expect(byId['killer-while-under-load']).toBe('blocked')
+      for (const c of result.json.checks as {status: string; hint: string; id: string}[]) {
+        if (c.status !== 'pass') expect(c.hint, c.id).toMatch(/\w{10}/)
+      }
+    }, 10 * 60_000)
+
+    it('caught: answers written and the fix applied, but mystery001 never run', async () => {
+      await writeAnswers()
+      await applyFix(['faas001_a', 'faas001_b'])
+      const byId = statuses(await check('lesson-2'))
+      expect(byId['mystery001-oom-killed']).toBe('fail')
+      expect(byId['mystery000-exit-code']).toBe('pass')
+      expect(byId['start-limit-fix-b']).toBe('pass')
+    }, 5 * 60_000)
+
+    it('caught: the fix applied to one unit only, then a unit stopped, then a static "FizzBuzz" server', async () => {
+      await vm.ssh('sudo -n rm -rf /etc/systemd/system/faas001_b.service.d && sudo -n systemctl daemon-reload')
+      let byId = statuses(await check('lesson-2'))
+      expect(byId['start-limit-fix-a']).toBe('pass')
+      expect(byId['start-limit-fix-b']).toBe('fail')
+      expect(byId['killer-while-under-load']).toBe('blocked')
+      await applyFix(['faas001_b'])
+
+      await vm.ssh('sudo -n systemctl stop faas001_b')
+      byId = statuses(await check('lesson-2'))
+      expect(byId['faas001-b-active']).toBe('fail')
+      expect(byId['killer-while-under-load']).toBe('blocked')
+      await vm.ssh('sudo -n systemctl reset-failed faas001_b; sudo -n systemctl start faas001_b')
+
+      const staticServer = `server { listen 8003; location / { default_type application/json; return 200 '{"result": "FizzBuzz"}'; } }`
+      await vm.ssh(`sudo -n cp /etc/nginx/conf.d/fizzbuzz.conf /root/fizzbuzz.conf.real && echo ${shellQuote(staticServer)} | sudo -n tee /etc/nginx/conf.d/fizzbuzz.conf >/dev/null && sudo -n systemctl reload nginx`)
+      byId = statuses(await check('lesson-2'))
+      expect(byId['fizzbuzz-through-nginx']).toBe('fail')
+      expect(byId['killer-while-under-load']).toBe('blocked')
+      await vm.ssh('sudo -n cp /root/fizzbuzz.conf.real /etc/nginx/conf.d/fizzbuzz.conf && sudo -n systemctl reload nginx')
+    }, 10 * 60_000)
+
+    it('the learner who does the whole chapter passes lesson-2, experiment included', async () => {
+      await asChaos('./mystery000; for sig in TERM KILL; do sleep 3600 & pid=$!; sleep 0.3; pkill -$sig -x sleep; wait $pid; done; timeout 90 ./mystery001 >/dev/null; true', 180_000)
+      // Units restarted a moment ago may still be inside their start-limit window: give them the book's pause.
+      await new Promise((resolveWait) => setTimeout(resolveWait, 5000))
+      const result = await check('lesson-2')
+      expect(result.json.checks.filter((c: {status: string}) => c.status !== 'pass'), JSON.stringify(result.json.checks, null, 1)).toEqual([])
+      expect(result.code).toBe(0)
+      // The experiment left the VM as it found it.
+      expect((await vm.ssh('systemctl is-active faas001_a faas001_b')).stdout.trim().split('\n')).toEqual(['active', 'active'])
+    }, 10 * 60_000)
+
+    it('reset lesson-2 keeps the learner\'s answers in an archive, fails like new, and the archive gives them back', async () => {
+      const done = await reset()
+      expect(done.code, done.stderr).toBe(0)
+      const archive = done.json.backup.file as string
+      const listing = await run('tar', ['-tzf', archive], {timeoutMs: 30_000})
+      expect(listing.stdout).toContain('home/chaos/answers/lesson-2.yaml')
+      const sheet = await run('tar', ['-xzOf', archive, 'home/chaos/answers/lesson-2.yaml'], {timeoutMs: 30_000})
+      expect(sheet.stdout).toMatch(/^mystery000_exit_code: 136$/m)
+
+      const fresh = statuses(await check('lesson-2'))
+      expect(fresh['mystery000-exit-code']).toBe('fail')
+      expect(fresh['mystery001-oom-killed']).toBe('fail')
+      expect(fresh['start-limit-fix-a']).toBe('fail')
+
+      // How an instructor gives the work back (README): pipe the archive into tar in the VM.
+      const restore = await runCli(['ssh', ...target(), '--user', 'admin', '--', 'sudo', '-n', 'tar', '-xzf', '-', '-C', '/'], {env, stdinFile: archive})
+      expect(restore.code, restore.stderr).toBe(0)
+      const restored = statuses(await check('lesson-2'))
+      expect(restored['mystery000-exit-code']).toBe('pass')
+      expect(restored['sigkill-exit-code']).toBe('pass')
+    }, 15 * 60_000)
+
+    it('reset without --yes and without a terminal refuses (exit 2) and changes nothing', async () => {
+      const before = (await vm.ssh(`sudo -n md5sum ${SHEET}`)).stdout
+      const refused = await runCli(['reset', 'lesson-2', ...target(), '--json'], {env})
+      expect(refused.code).toBe(2)
+      expect(refused.json.error.code).toBe('confirmation_required')
+      expect((await vm.ssh(`sudo -n md5sum ${SHEET}`)).stdout).toBe(before)
+      expect(backups).toBeTruthy()
+    })
+  })
+
   describe('bad targets: a clear error and the documented exit code', () => {
     const expectError = (result: CliResult, exitCode: number, code: string) => {
       expect(result.code, result.stdout + result.stderr).toBe(exitCode)

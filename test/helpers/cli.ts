@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {existsSync, mkdtempSync} from 'node:fs'
+import {createReadStream, existsSync, mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
@@ -24,6 +24,8 @@ export interface CliOptions {
   env?: Record<string, string>
   cwd?: string
   timeoutMs?: number
+  /** A file fed to the command's standard input (e.g. an archive piped through `chaos-lab ssh`). */
+  stdinFile?: string
   /** Called with each chunk of stderr+stdout as it arrives (to interrupt a run at the right moment). */
   onOutput?: (text: string, child: ReturnType<typeof spawn>) => void
 }
@@ -41,12 +43,13 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? ROOT,
       env: {...process.env, ...options.env},
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     })
+    if (options.stdinFile && child.stdin) createReadStream(options.stdinFile).pipe(child.stdin)
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); options.onOutput?.(chunk.toString(), child) })
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); options.onOutput?.(chunk.toString(), child) })
+    child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); options.onOutput?.(chunk.toString(), child) })
+    child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); options.onOutput?.(chunk.toString(), child) })
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20 * 60_000)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
