@@ -1,0 +1,6 @@
+export {hostAptSources, hostMirror, urisInSourcesText, type AptSource, type HostMirror} from './apt-sources.js'
+export {DISK_SIZE, IMAGE_PACKAGES, KERNEL_PACKAGES, ensureTestImage, testCacheDir, type EnsureImageOptions, type TestImage} from './image.js'
+export {nspawnUnavailableReason, startContainer, type Container, type StartContainerOptions} from './nspawn.js'
+export {CONTAINER_TOOLS, VM_TOOLS, requireContainers, requireTools, type RequireOptions} from './prereqs.js'
+export {bootVm, killVm, type BootVmOptions, type RunningVm} from './qemu.js'
+export {sshArgs, sshExec, waitForSsh, type SshEndpoint, type SshOptions, type SshResult} from './ssh.js'

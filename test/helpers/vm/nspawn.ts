@@ -1,0 +1,386 @@
+import {spawn, spawnSync} from 'node:child_process'
+import {closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {registerTeardown} from './cleanup.js'
+import {markImageUsed, type TestImage} from './image.js'
+import {cmdlineOf, isAlive, readTail, removeTreeSync, waitForExit, which} from './run.js'
+import {type SshEndpoint, type SshOptions, type SshResult, closeSharedConnections, sshExec, waitForSsh} from './ssh.js'
+
+export interface StartContainerOptions {
+  image: TestImage
+  /** Machine name and host name (letters, digits, '-'). */
+  name: string
+  /** Memory limit of the whole container (a cgroup v1 memory limit, swap included); default 1024 MB. */
+  memoryMb?: number
+  /**
+   * Give the container a route to the outside (for apt): turns on IPv4 forwarding on the host and adds an
+   * iptables MASQUERADE rule for the container's /30, removed again by stop(). Default false.
+   */
+  internet?: boolean
+  /** How long to wait for SSH after starting systemd-nspawn; default 60 s. */
+  bootTimeoutMs?: number
+}
+
+export interface Container extends SshEndpoint {
+  /** The container's address on its veth link (10.213.X.Y). */
+  host: string
+  port: 22
+  user: 'admin'
+  identityFile: string
+  /** The host's end of the veth pair (the container's default gateway). */
+  gateway: string
+  /** The network namespace the container lives in (ip netns). */
+  netns: string
+  /** Scratch directory: overlay upper/work dirs, the merged root, console.log. Removed by stop(). */
+  dir: string
+  consoleLog: string
+  /** systemd-nspawn's PID. */
+  pid: number
+  /** Milliseconds from starting systemd-nspawn to the first successful SSH login. */
+  bootMs: number
+  ssh(command: string, options?: SshOptions): Promise<SshResult>
+  /** Powers the container off (SIGTERM to systemd-nspawn, bounded), then removes all it used. Idempotent. */
+  stop(): Promise<void>
+}
+
+const SUBNET_COUNT = 1 << 14 // 10.213.0.0/16 in /30s
+const NETNS_PREFIX = 'chaos-lab-ct-'
+
+/** One cgroup hierarchy: where it is mounted and where this process sits in it. */
+interface Hierarchy {
+  mount: string
+  own: string
+}
+
+/**
+ * The hierarchies a container needs a cgroup of its own in: the v1 memory controller (the limit), and
+ * on a hybrid host the name=systemd and unified ones, where systemd-nspawn puts its "supervisor" and
+ * "payload" cgroups below its own (at the root, two containers would share them).
+ */
+function cgroupHierarchies(): {memory?: Hierarchy; systemd?: Hierarchy; unified?: Hierarchy} {
+  const mounts: {memory?: string; systemd?: string; unified?: string} = {}
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ')
+    if (!left || !right) continue
+    const point = left.split(' ')[4]
+    const [fstype, , superOptions = ''] = right.split(' ')
+    const options = superOptions.split(',')
+    if (fstype === 'cgroup' && options.includes('memory')) mounts.memory ??= point
+    if (fstype === 'cgroup' && options.includes('name=systemd')) mounts.systemd ??= point
+    if (fstype === 'cgroup2') mounts.unified ??= point
+  }
+  const own: {memory?: string; systemd?: string; unified?: string} = {}
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    const match = /^(\d+):([^:]*):(.*)$/.exec(line)
+    if (!match) continue
+    const controllers = (match[2] ?? '').split(',')
+    if (controllers.includes('memory')) own.memory = match[3]
+    if (controllers.includes('name=systemd')) own.systemd = match[3]
+    if (match[1] === '0' && match[2] === '') own.unified = match[3]
+  }
+  const pick = (key: 'memory' | 'systemd' | 'unified') => {
+    const mount = mounts[key]
+    const ownPath = own[key]
+    return mount !== undefined && ownPath !== undefined ? {mount, own: ownPath} : undefined
+  }
+  const memory = pick('memory')
+  // Only a hybrid host (v1 memory controller present) is supported, so cgroup2 here is the unified one.
+  return memory ? {memory, systemd: pick('systemd'), unified: pick('unified')} : {}
+}
+
+/** Every PID in a cgroup and its descendants (v1 cgroup.procs lists only the cgroup's own). */
+function cgroupTreePids(dir: string): number[] {
+  const pids: number[] = []
+  const visit = (current: string, depth: number) => {
+    try {
+      pids.push(...readFileSync(path.join(current, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number))
+    } catch {
+      return
+    }
+    if (depth > 12) return
+    for (const entry of readdirSync(current, {withFileTypes: true})) {
+      if (entry.isDirectory()) visit(path.join(current, entry.name), depth + 1)
+    }
+  }
+  visit(dir, 0)
+  return pids
+}
+
+/** rmdir's a cgroup and its (empty) descendants, deepest first. */
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return
+  for (const entry of readdirSync(dir, {withFileTypes: true})) {
+    if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name))
+  }
+  try {
+    rmdirSync(dir)
+  } catch {
+    // Still has a task: leave it rather than hang.
+  }
+}
+
+/**
+ * Why startContainer() cannot work on this machine, or undefined when it can. It needs root, the tools
+ * systemd-nspawn, ip and iptables (for `internet`), overlayfs, and a cgroup v1 memory controller (the
+ * memory limit is a v1 cgroup the harness creates below its own; a pure cgroup v2 host is not supported).
+ */
+export function nspawnUnavailableReason(): string | undefined {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'systemd-nspawn containers need root'
+  for (const tool of ['systemd-nspawn', 'ip', 'mount', 'umount']) {
+    if (!which(tool)) return `${tool} is not installed`
+  }
+  if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay\n')) return 'the kernel has no overlay file system'
+  if (!cgroupHierarchies().memory) {
+    return 'no cgroup v1 memory controller is mounted (the harness limits container memory with one; pure cgroup v2 is not supported)'
+  }
+  return undefined
+}
+
+function sh(args: readonly string[]): {ok: boolean; output: string} {
+  const [file, ...rest] = args
+  const result = spawnSync(file ?? 'false', rest, {timeout: 30_000, encoding: 'utf8'})
+  return {ok: result.status === 0, output: `${result.stdout}${result.stderr}`}
+}
+
+function shOk(args: readonly string[]): string {
+  const result = sh(args)
+  if (!result.ok) throw new Error(`${args.join(' ')} failed: ${result.output.trim()}`)
+  return result.output
+}
+
+interface Subnet {
+  index: number
+  netns: string
+  hostVeth: string
+  gateway: string
+  address: string
+  cidr: string
+}
+
+/** Claims a free /30 by creating its network namespace (`ip netns add` fails when the name is taken). */
+function claimSubnet(): Subnet {
+  const start = Math.floor(Math.random() * SUBNET_COUNT)
+  for (let tries = 0; tries < 64; tries++) {
+    const index = (start + tries * 7919) % SUBNET_COUNT
+    const netns = `${NETNS_PREFIX}${index}`
+    if (!sh(['ip', 'netns', 'add', netns]).ok) continue
+    const third = index >> 6
+    const fourth = (index & 63) * 4
+    return {
+      index,
+      netns,
+      hostVeth: `clh${index}`,
+      gateway: `10.213.${third}.${fourth + 1}`,
+      address: `10.213.${third}.${fourth + 2}`,
+      cidr: `10.213.${third}.${fourth}/30`,
+    }
+  }
+  throw new Error('Could not claim a network namespace for a container (64 tries).')
+}
+
+/** The MASQUERADE rule of one container, as iptables -t nat -A/-D arguments after the verb. */
+function natRule(subnet: Subnet): string[] {
+  return ['POSTROUTING', '-s', subnet.cidr, '!', '-d', subnet.cidr, '-m', 'comment', '--comment', subnet.netns, '-j', 'MASQUERADE']
+}
+
+/** Where the host's ip_forward value from before the first `internet` container is kept until the last one ends. */
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward'
+const IP_FORWARD_SAVED = '/run/chaos-lab-test-ip_forward'
+
+function enableForwarding(): void {
+  if (!existsSync(IP_FORWARD_SAVED)) writeFileSync(IP_FORWARD_SAVED, readFileSync(IP_FORWARD, 'utf8'))
+  writeFileSync(IP_FORWARD, '1\n')
+}
+
+/** Puts ip_forward back as it was once no chaos-lab container (network namespace) is left. */
+function restoreForwarding(): void {
+  if (!existsSync(IP_FORWARD_SAVED)) return
+  const namespaces = sh(['ip', 'netns', 'list'])
+  if (!namespaces.ok || namespaces.output.split('\n').some((line) => line.startsWith(NETNS_PREFIX))) return
+  try {
+    writeFileSync(IP_FORWARD, readFileSync(IP_FORWARD_SAVED, 'utf8'))
+    rmSync(IP_FORWARD_SAVED, {force: true})
+  } catch {
+    // Best effort.
+  }
+}
+
+/**
+ * Boots the image's root file system with `systemd-nspawn -b` on a private overlay (the cached rootfs
+ * stays read-only), in a network namespace of its own joined to the host by a veth pair in a /30 of
+ * 10.213.0.0/16, inside a cgroup v1 memory limit. SSH answers at the container's address, port 22.
+ */
+export async function startContainer(options: StartContainerOptions): Promise<Container> {
+  const {image, name, memoryMb = 1024, internet = false, bootTimeoutMs = 60_000} = options
+  const unavailable = nspawnUnavailableReason()
+  if (unavailable) throw new Error(`startContainer: systemd-nspawn cannot run containers here: ${unavailable}.`)
+  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(name)) throw new Error(`startContainer: bad container name "${name}" (a-z, 0-9, '-').`)
+
+  markImageUsed(image)
+  const dir = mkdtempSync(path.join(os.tmpdir(), `chaos-lab-ct-${name}-`))
+  const tag = path.basename(dir) // chaos-lab-ct-NAME-XXXXXX
+  const upper = path.join(dir, 'upper')
+  const work = path.join(dir, 'work')
+  const merged = path.join(dir, 'root')
+  const consoleLog = path.join(dir, 'console.log')
+  const hierarchies = cgroupHierarchies()
+  const cgroups = [hierarchies.memory, hierarchies.systemd, hierarchies.unified]
+    .filter((hierarchy): hierarchy is Hierarchy => hierarchy !== undefined)
+    .map((hierarchy) => path.join(hierarchy.mount, hierarchy.own, tag))
+  const memoryCgroup = cgroups[0] ?? ''
+  let subnet: Subnet | undefined
+  // Its host is filled in once the address is known; until then there is no shared connection to close.
+  const endpoint: SshEndpoint = {host: '', port: 22, user: 'admin', identityFile: image.privateKeyPath, name, controlDir: dir}
+  let machine = ''
+  let natAdded = false
+  let pid = 0
+
+  /** Synchronous, idempotent: kills whatever is left, then removes mounts, links, rules, cgroups, files. */
+  const destroy = () => {
+    closeSharedConnections(endpoint)
+    if (pid && isAlive(pid) && cmdlineOf(pid).includes(merged)) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // Gone.
+      }
+    }
+    // Every process of the container is in the memory cgroup, whatever became of systemd-nspawn.
+    for (let round = 0; round < 50 && cgroupTreePids(memoryCgroup).length > 0; round++) {
+      for (const member of cgroupTreePids(memoryCgroup)) {
+        try {
+          process.kill(member, 'SIGKILL')
+        } catch {
+          // Gone.
+        }
+      }
+      spawnSync('sleep', ['0.1'])
+    }
+    if (existsSync(dir)) removeTreeSync(dir)
+    // systemd-nspawn leaves this behind when /run is not a tmpfs ("we can't allow that").
+    if (machine) rmSync(`/run/systemd/nspawn/propagate/${machine}`, {recursive: true, force: true})
+    if (subnet) {
+      if (natAdded) sh(['iptables', '-t', 'nat', '-D', ...natRule(subnet)])
+      sh(['ip', 'link', 'del', subnet.hostVeth])
+      sh(['ip', 'netns', 'del', subnet.netns])
+      // Whichever container ends last puts ip_forward back, with or without `internet` itself.
+      restoreForwarding()
+    }
+    for (const cgroup of [...cgroups].reverse()) removeCgroupTree(cgroup)
+  }
+  const unregister = registerTeardown(destroy)
+
+  try {
+    mkdirSync(upper)
+    mkdirSync(work)
+    mkdirSync(merged)
+    shOk(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${image.rootfsDir},upperdir=${upper},workdir=${work}`, merged])
+    writeFileSync(path.join(merged, 'etc/hostname'), `${name}\n`)
+    writeFileSync(
+      path.join(merged, 'etc/hosts'),
+      `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+    )
+
+    for (const cgroup of cgroups) mkdirSync(cgroup)
+    // The limit covers memory and swap together (the host has no swap anyway; the lab has none either).
+    const bytes = String(memoryMb * 1024 * 1024)
+    writeFileSync(path.join(memoryCgroup, 'memory.limit_in_bytes'), bytes)
+    if (existsSync(path.join(memoryCgroup, 'memory.memsw.limit_in_bytes'))) {
+      writeFileSync(path.join(memoryCgroup, 'memory.memsw.limit_in_bytes'), bytes)
+    }
+
+    subnet = claimSubnet()
+    // Unique per container: systemd-nspawn keeps per-machine state under /run by this name.
+    machine = `cl${subnet.index}-${name}`
+    shOk(['ip', 'link', 'add', subnet.hostVeth, 'type', 'veth', 'peer', 'name', 'cl0', 'netns', subnet.netns])
+    shOk(['ip', 'addr', 'add', `${subnet.gateway}/30`, 'dev', subnet.hostVeth])
+    shOk(['ip', 'link', 'set', subnet.hostVeth, 'up'])
+    shOk(['ip', '-n', subnet.netns, 'link', 'set', 'lo', 'up'])
+    shOk(['ip', '-n', subnet.netns, 'addr', 'add', `${subnet.address}/30`, 'dev', 'cl0'])
+    shOk(['ip', '-n', subnet.netns, 'link', 'set', 'cl0', 'up'])
+    shOk(['ip', '-n', subnet.netns, 'route', 'add', 'default', 'via', subnet.gateway])
+    if (internet) {
+      enableForwarding()
+      shOk(['iptables', '-t', 'nat', '-A', ...natRule(subnet)])
+      natAdded = true
+    }
+
+    const nspawnArgs = [
+      '--quiet',
+      '--boot',
+      `--directory=${merged}`,
+      `--machine=${machine}`,
+      `--hostname=${name}`,
+      // No machined, no D-Bus on the host: stay in the cgroups set up here.
+      '--register=no',
+      '--keep-unit',
+      `--network-namespace-path=/run/netns/${subnet.netns}`,
+      '--resolv-conf=copy-host',
+      '--timezone=off',
+      '--link-journal=no',
+      '--console=read-only',
+    ]
+    const logFd = openSync(consoleLog, 'a')
+    const startedAt = Date.now()
+    // The shell joins the container's cgroups, then becomes systemd-nspawn: nothing escapes the limit.
+    const script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 97; shift; n=$((n-1)); done; exec systemd-nspawn "$@"'
+    const child = spawn('sh', ['-c', script, 'sh', String(cgroups.length), ...cgroups, ...nspawnArgs], {
+      stdio: ['ignore', logFd, logFd],
+    })
+    closeSync(logFd)
+    child.unref()
+    if (child.pid === undefined) throw new Error('systemd-nspawn did not start')
+    pid = child.pid
+    let exitCode: number | null | undefined
+    child.on('exit', (code) => {
+      exitCode = code
+    })
+
+    endpoint.host = subnet.address
+    try {
+      await waitForSsh(endpoint, {
+        timeoutMs: bootTimeoutMs,
+        failure: () => (exitCode === undefined ? undefined : `systemd-nspawn exited (${exitCode ?? 'signal'})`),
+      })
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\nLast lines of the container console (${consoleLog}):\n${readTail(consoleLog, 30)}`, {
+        cause: error,
+      })
+    }
+    const bootMs = Date.now() - startedAt
+
+    let stopped = false
+    return {
+      host: subnet.address,
+      port: 22,
+      user: 'admin',
+      identityFile: image.privateKeyPath,
+      name,
+      gateway: subnet.gateway,
+      netns: subnet.netns,
+      dir,
+      consoleLog,
+      controlDir: dir,
+      pid,
+      bootMs,
+      ssh: (command, sshOptions) => sshExec(endpoint, command, sshOptions),
+      stop: async () => {
+        if (stopped) return
+        stopped = true
+        if (exitCode === undefined && isAlive(pid)) {
+          // systemd-nspawn turns SIGTERM into an orderly poweroff of the container (about 2.5 s).
+          process.kill(pid, 'SIGTERM')
+          await waitForExit(pid, 15_000)
+        }
+        destroy()
+        unregister()
+      },
+    }
+  } catch (error) {
+    destroy()
+    unregister()
+    throw error
+  }
+}
