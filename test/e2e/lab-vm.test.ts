@@ -51,25 +51,25 @@ describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the bui
     const result = await asChaos('./mystery000; echo "exit=$?"')
     expect(result.stdout).toContain('exit=136')
     expect(result.stdout + result.stderr).toMatch(/Floating point exception/)
-  })
+  }, 120_000)
 
   it('sleep killed by pkill gives 143, by pkill -9 gives 137', async () => {
     const result = await asChaos('for sig in TERM KILL; do sleep 3600 & pid=$!; sleep 0.3; pkill -$sig -x sleep; wait $pid; echo "$sig=$?"; done')
     expect(result.stdout).toContain('TERM=143')
     expect(result.stdout).toContain('KILL=137')
-  })
+  }, 120_000)
 
   it('FizzBuzz through nginx on 8003 answers random numbers right, and 400 on a bad number', async () => {
     const numbers = Array.from({length: 12}, () => 1 + Math.floor(Math.random() * 100_000))
     numbers.push(15, 9, 10, 7)
     const result = await vm.ssh(numbers.map((n) => `curl -s http://127.0.0.1:8003/api/v1/fizzbuzz/${n}; echo`).join('; '))
-    const answers = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as {n: number; result: string; instance: string})
+    const answers = result.stdout.trim().split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as {n: number; result: string; instance: string})
     expect(answers.map((a) => a.result)).toEqual(numbers.map(fizzbuzz))
     expect(new Set(answers.map((a) => a.instance))).toEqual(new Set(['8001', '8002']))
     const steady = await vm.ssh('curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:8003/api/v1/; echo; curl -s -w " %{http_code}" http://127.0.0.1:8003/api/v1/fizzbuzz/banana')
     expect(steady.stdout).toMatch(/^200\n/)
-    expect(steady.stdout).toMatch(/"error".* 400$/)
-  })
+    expect(steady.stdout).toMatch(/"error"[^]* 400$/)
+  }, 120_000)
 
   it('killing instance A with SIGTERM: status 143 in the journal, the version line again, no failed requests', async () => {
     const script = `
@@ -95,7 +95,7 @@ describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the bui
     expect(facts.after).toBeGreaterThan(facts.before!)
     expect(facts.newpid).not.toBe(facts.oldpid)
     expect(result.stdout).toMatch(/status=143/)
-  })
+  }, 240_000)
 
   it('killer_while.sh drives a unit into start-limit-hit (the learner\'s bug exists)', async () => {
     const result = await asChaos('./killer_while.sh; sleep 2; systemctl show -p Result --value faas001_a; systemctl is-active faas001_a || true', 180_000)
