@@ -9,8 +9,8 @@ import {exitCodeFor} from '../labs/runner.js'
 import {toJsonRun} from '../report/json.js'
 import {formatJunit} from '../report/junit.js'
 import {formatTable} from '../report/table.js'
-import {BaseCommand} from './base.js'
-import {fleetFlags, targetFlags, verboseFlag} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {fleetFlags, targetFlags, verboseFlag} from '../cli/flags.js'
 import {checkClass} from '../lifecycle/check-fleet.js'
 
 export default class Check extends BaseCommand<typeof Check> {

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {destroyMachine, labForDestroy} from '../lifecycle/machine.js'
-import {BaseCommand} from './base.js'
-import {verboseFlag} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {verboseFlag} from '../cli/flags.js'
 
 export default class Destroy extends BaseCommand<typeof Destroy> {
   static override summary = 'Delete the lab VM and its disk, including everything done inside it.'

@@ -6,7 +6,7 @@ import {defaultLabConfig} from '../config/init-yaml.js'
 import {runDoctor, type DoctorReport} from '../doctor/doctor.js'
 import {formatDoctor} from '../doctor/format.js'
 import {ExitCode} from '../errors.js'
-import {BaseCommand} from './base.js'
+import {BaseCommand} from '../cli/base-command.js'
 
 export default class Doctor extends BaseCommand<typeof Doctor> {
   static override summary = 'Check that this computer can create and run the lab machine.'

@@ -1,6 +1,6 @@
 import {haltMachine} from '../lifecycle/machine.js'
-import {BaseCommand} from './base.js'
-import {verboseFlag} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {verboseFlag} from '../cli/flags.js'
 
 export default class Halt extends BaseCommand<typeof Halt> {
   static override summary = 'Shut the lab VM down (its disk and your work stay).'

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {initLab, type InitReport} from '../config/init-yaml.js'
 import {PROFILES, PROVIDERS} from '../config/schema.js'
-import {BaseCommand} from './base.js'
+import {BaseCommand} from '../cli/base-command.js'
 
 export default class Init extends BaseCommand<typeof Init> {
   static override summary = 'Create a lab folder: chaos-lab.yaml with the book\'s VM settings, and its Vagrantfile.'

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {provisionFleet, provisionTarget} from '../lifecycle/provision.js'
-import {BaseCommand} from './base.js'
-import {fleetFlags, profileFlag, targetFlags, verboseFlag} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {fleetFlags, profileFlag, targetFlags, verboseFlag} from '../cli/flags.js'
 
 export default class Provision extends BaseCommand<typeof Provision> {
   static override summary = 'Install the chapter\'s tools, programs and services in the lab VM (or existing hosts) over SSH.'

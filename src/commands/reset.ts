@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {prepareFleetReset, prepareReset} from '../lifecycle/reset.js'
-import {BaseCommand} from './base.js'
-import {fleetFlags, targetFlags, verboseFlag} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {fleetFlags, targetFlags, verboseFlag} from '../cli/flags.js'
 
 export default class Reset extends BaseCommand<typeof Reset> {
   static override summary = 'Put a lab VM (or one lesson, or a whole class) back to a clean state, after backing up the learner\'s work.'

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {openShell} from '../lifecycle/shell.js'
-import {BaseCommand} from './base.js'
-import {targetFlags} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {targetFlags} from '../cli/flags.js'
 
 export default class Ssh extends BaseCommand<typeof Ssh> {
   static override summary = 'Open a shell in the lab VM as the learner (chaos), or run one command there.'

@@ -1,7 +1,7 @@
 import {fleetStatus} from '../lifecycle/fleet-status.js'
 import {machineStatus} from '../lifecycle/machine.js'
-import {BaseCommand} from './base.js'
-import {fleetFlags, verboseFlag} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {fleetFlags, verboseFlag} from '../cli/flags.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show whether the lab VM exists and runs, and which snapshots it has.'

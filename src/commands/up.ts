@@ -2,8 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {PROVIDERS} from '../config/schema.js'
 import {bringUp} from '../lifecycle/machine.js'
-import {BaseCommand} from './base.js'
-import {verboseFlag} from './flags.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {verboseFlag} from '../cli/flags.js'
 
 export default class Up extends BaseCommand<typeof Up> {
   static override summary = 'Create the book\'s lab VM with Vagrant and provision it.'

@@ -1,4 +1,4 @@
-import {BaseCommand} from '../base.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {loadAllLessons} from '../../labs/load.js'
 
 export interface LessonSummary {

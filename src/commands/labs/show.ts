@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../base.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {sheetShownAs} from '../../labs/answers.js'
 import {loadLesson} from '../../labs/load.js'
 import type {Check, Lab} from '../../labs/schema.js'
