@@ -30,11 +30,16 @@ async function askOnTerminal(question: string): Promise<boolean> {
   }
 }
 
+/** Node's types say isTTY is a boolean, but a stream that is not a terminal leaves it undefined. */
+function isTerminal(stream: {isTTY?: boolean}): boolean {
+  return Boolean(stream.isTTY)
+}
+
 function realDeps(): Deps {
   return {
     runner: new ExecaRunner(),
     connectSsh,
-    isInteractive: () => Boolean(process.stdin.isTTY && process.stdout.isTTY),
+    isInteractive: () => isTerminal(process.stdin) && isTerminal(process.stdout),
     confirm: askOnTerminal,
     env: process.env,
     now: () => new Date(),

@@ -56,7 +56,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /** Maps every error to its exit code and prints it once, as text or as JSON. */
-  protected override async catch(error: Error & {oclif?: {exit?: number}; exitCode?: number; code?: string}): Promise<void> {
+  protected override catch(error: Error & {oclif?: {exit?: number}; exitCode?: number; code?: string}): Promise<void> {
     const known = toChaosLabError(error)
     process.exitCode = known.exitCode
     if (this.jsonEnabled()) {
@@ -64,6 +64,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     } else {
       process.stderr.write(`${known.exitCode === ExitCode.internal ? 'chaos-lab hit a bug: ' : 'Error: '}${known.describe()}\n`)
     }
+    return Promise.resolve()
   }
 }
 
@@ -76,7 +77,7 @@ function toChaosLabError(error: Error & {oclif?: {exit?: number}; code?: string}
     const message = error.message.replace(/\n\s*See more help with --help$/, '')
     return new UsageError(message, {suggestion: 'See the command\'s --help for its flags and examples.'}, 'bad_usage')
   }
-  return new InternalError(`${error.message}`, {
+  return new InternalError(error.message, {
     suggestion: 'Please report this with the command you ran; run with DEBUG=chaos-lab for details.',
     data: process.env.DEBUG ? {stack: error.stack} : undefined,
   })

@@ -35,9 +35,11 @@ function describeIssue(issue: z.core.$ZodIssue): {message: string; path: Propert
       return near ? `"${key}" (did you mean "${near}"?)` : `"${key}"`
     })
     const where = section ? ` in ${section}` : ''
+    const [firstKey] = issue.keys
     return {
       message: `unknown key${issue.keys.length > 1 ? 's' : ''}${where}: ${parts.join(', ')}; known keys: ${known.join(', ')}`,
-      path: [...path, issue.keys[0]!],
+      // zod reports unrecognized_keys with at least one key; point at the first.
+      path: firstKey === undefined ? path : [...path, firstKey],
     }
   }
   return {message: issue.message, path}
@@ -50,8 +52,8 @@ export function parseLabConfig(text: string, file: string): LabConfig {
 
 function parseLabFile(text: string, file: string): ParsedLabConfig {
   const fix = `Fix ${file} (run \`chaos-lab init --force\` to start again from the book's defaults).`
-  const {document, lineOf} = parseYamlWithLines(text, file, fix)
-  const raw: unknown = document.toJS() ?? {}
+  const located = parseYamlWithLines(text, file, fix)
+  const raw: unknown = located.document.toJS() ?? {}
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`${file}: expected settings as "key: value" lines, found ${Array.isArray(raw) ? 'a list' : typeof raw}.`, {suggestion: fix})
   }
@@ -59,7 +61,7 @@ function parseLabFile(text: string, file: string): ParsedLabConfig {
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const {message, path} = describeIssue(issue)
-      const line = lineOf(path)
+      const line = located.lineOf(path)
       return {message, line, key: path.map(String).join('.')}
     })
     const text = problems.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; ')

@@ -21,9 +21,9 @@ export const DEFAULT_BOX = {virtualbox: 'bento/ubuntu-24.04', libvirt: 'generic/
 
 // Values that reach the Vagrantfile or a shell: a tight alphabet first, quoting second.
 const SAFE_BOX = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/
-const SAFE_BOX_URL = /^(file|https?):\/\/[A-Za-z0-9._~\/:%+-]+$/
+const SAFE_BOX_URL = /^(file|https?):\/\/[A-Za-z0-9._~/:%+-]+$/
 const HOSTNAME = /^(?=.{1,63}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?$/
-export const SAFE_PATH = /^[A-Za-z0-9._\/~+@:\\ -]+$/
+export const SAFE_PATH = /^[A-Za-z0-9._/~+@:\\ -]+$/
 export const SAFE_HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9a-fA-F:]+$/
 export const SAFE_USER = /^[a-z_][a-z0-9_-]{0,31}$/
 
@@ -60,7 +60,7 @@ const libvirtSchema = z.strictObject({
    * libvirt connection URI; qemu:///system is what vagrant-libvirt uses by default. Query parameters are allowed
    * for a libvirtd on another socket (qemu:///system?socket=/path/to/libvirt-sock).
    */
-  uri: pattern('libvirt.uri', /^qemu(\+[a-z]+)?:\/\/[A-Za-z0-9._@\/-]*(\?[A-Za-z0-9_]+=[A-Za-z0-9._\/%+-]*(&[A-Za-z0-9_]+=[A-Za-z0-9._\/%+-]*)*)?$/, 'must be a libvirt URI such as qemu:///system or qemu:///system?socket=/run/libvirt/libvirt-sock').default('qemu:///system'),
+  uri: pattern('libvirt.uri', /^qemu(\+[a-z]+)?:\/\/[A-Za-z0-9._@/-]*(\?[A-Za-z0-9_]+=[A-Za-z0-9._/%+-]*(&[A-Za-z0-9_]+=[A-Za-z0-9._/%+-]*)*)?$/, 'must be a libvirt URI such as qemu:///system or qemu:///system?socket=/run/libvirt/libvirt-sock').default('qemu:///system'),
 })
 
 const sshSchema = z.strictObject({

@@ -1,6 +1,7 @@
 import {resolve} from 'node:path'
 
 import type {Deps} from '../deps.js'
+import {ExitCode} from '../errors.js'
 import {forEachHost, selectHosts, type FleetFlags, type FleetReport, type HostOutcome} from '../fleet/run.js'
 import {paramsFor, type CheckFlags} from '../labs/check.js'
 import {loadLesson} from '../labs/load.js'
@@ -20,10 +21,8 @@ export interface ClassCheck extends FleetReport<LessonRun> {
 
 /** How a host appears in the class report: checked, or unreachable (with the checks it finished, if any). */
 function reportRow(outcome: HostOutcome<LessonRun>): ReportRow {
-  if (outcome.status === 'ok') {
-    return {host: outcome.host, status: outcome.exitCode === 3 ? 'unreachable' : 'checked', run: outcome.result}
-  }
-  return {host: outcome.host, status: outcome.status, error: outcome.error}
+  if (outcome.status === 'ok') return {host: outcome.host, status: 'checked', run: outcome.result}
+  return {host: outcome.host, status: outcome.status, error: outcome.error, run: outcome.result}
 }
 
 /** `chaos-lab check LESSON --inventory F [--report DIR]`: the lesson on every host, then the class report. */
@@ -37,11 +36,21 @@ export async function checkClass(lesson: string, flags: ClassCheckFlags, deps: D
       target: host.name,
       params,
       now: deps.now,
-      onCheckDone: (result) => progress(`${result.status} ${result.id}`),
+      onCheckDone: (result) => { progress(`${result.status} ${result.id}`) },
     })
     const {summary} = outcome.run
     return {result: outcome.run, exitCode: exitCodeFor(outcome), summary: `${summary.pass}/${summary.total} passed${outcome.connectionLost ? ' (connection lost)' : ''}`}
   })
+  // The connection dropped during the run: the host is unreachable (exit 3) in the JSON and the summary too, as
+  // in the class report, with the checks that did run kept.
+  for (const outcome of fleet.hosts) {
+    if (outcome.status === 'ok' && outcome.exitCode === ExitCode.unreachable) {
+      outcome.status = 'unreachable'
+      outcome.error = {code: 'connection_lost', message: `The SSH connection to ${outcome.host} was lost during the check.`}
+      fleet.summary.ok--
+      fleet.summary.unreachable++
+    }
+  }
   let reportFiles: string[] = []
   if (flags.report) {
     const classRun: ClassRun = {lesson, started, finished: deps.now().toISOString(), hosts: fleet.hosts.map(reportRow)}

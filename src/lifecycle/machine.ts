@@ -3,7 +3,7 @@ import {rmSync} from 'node:fs'
 import type {Deps} from '../deps.js'
 import {loadLab, withProvider, type LoadedLab} from '../config/load.js'
 import type {ProviderName} from '../config/schema.js'
-import {UsageError} from '../errors.js'
+import {InternalError, UsageError} from '../errors.js'
 import {provisionTasks, type ProvisionContext, type ProvisionReport} from '../provision/tasks.js'
 import {PRISTINE_SNAPSHOT, Vagrant, type VagrantStatus} from '../providers/vagrant.js'
 import {writeVagrantfile} from '../render/vagrantfile.js'
@@ -98,12 +98,14 @@ export async function bringUp(flags: UpFlags, deps: Deps, ui: {json: boolean}): 
   } finally {
     await ctx.session?.close()
   }
+  // The provisioning tasks always set it; a list that stopped early has thrown above.
+  if (!ctx.provision) throw new InternalError('`up` finished without a provisioning report.')
   return {
     dir: lab.dir,
     provider: config.provider,
     machine: config.hostname,
     target: ctx.session ? `${ctx.session.target.user}@${ctx.session.target.host}:${ctx.session.target.port}` : '',
-    provision: ctx.provision!,
+    provision: ctx.provision,
     snapshot: isVagrant ? ctx.snapshot ?? 'kept' : 'not-supported',
   }
 }

@@ -1,5 +1,5 @@
 import type {Deps} from '../deps.js'
-import {ExitCode} from '../errors.js'
+import {ExitCode, InternalError} from '../errors.js'
 import {forEachHost, selectHosts, type FleetFlags, type FleetReport} from '../fleet/run.js'
 import {provisionSession, provisionTasks, type ProvisionContext, type ProvisionReport} from '../provision/tasks.js'
 import {resolveTarget, type TargetFlags} from '../target/resolve.js'
@@ -29,7 +29,9 @@ export async function provisionTarget(flags: ProvisionFlags, deps: Deps, ui: {js
   } finally {
     await ctx.session?.close()
   }
-  return ctx.provision!
+  // The provisioning tasks always set it; a list that stopped early has thrown above.
+  if (!ctx.provision) throw new InternalError('`provision` finished without a report.')
+  return ctx.provision
 }
 
 /** `chaos-lab provision --inventory`: every selected host, a few at a time; one log file per host. */

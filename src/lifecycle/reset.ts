@@ -1,7 +1,7 @@
 import {resolve} from 'node:path'
 
 import type {Deps} from '../deps.js'
-import {ExitCode, UsageError} from '../errors.js'
+import {ExitCode, InternalError, UsageError} from '../errors.js'
 import {forEachHost, selectHosts, type FleetFlags, type FleetReport} from '../fleet/run.js'
 import {lessonResetScript} from '../reset/lesson-reset.js'
 import {requirePristineSnapshot, resetMachine, type ResetPlan, type ResetReport} from '../reset/reset.js'
@@ -41,7 +41,9 @@ export async function prepareReset(flags: ResetFlags, deps: Deps): Promise<Prepa
           report = await withSession(resolved, deps, (session) => resetMachine(session, plan, deps, (line) => { task.output = line }))
         },
       }], {}, {json: ui.json, verbose: flags.verbose})
-      return report!
+      // The task always sets it; a task that failed has thrown above.
+      if (!report) throw new InternalError('`reset` finished without a report.')
+      return report
     },
   }
 }

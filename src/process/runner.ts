@@ -66,8 +66,8 @@ export class ExecaRunner implements ProcessRunner {
       ? {stdout: splitLines(options.onLine, 'stdout'), stderr: splitLines(options.onLine, 'stderr')}
       : undefined
     if (splitters) {
-      subprocess.stdout?.on('data', (chunk: Buffer) => splitters.stdout.push(chunk))
-      subprocess.stderr?.on('data', (chunk: Buffer) => splitters.stderr.push(chunk))
+      subprocess.stdout?.on('data', (chunk: Buffer) => { splitters.stdout.push(chunk) })
+      subprocess.stderr?.on('data', (chunk: Buffer) => { splitters.stderr.push(chunk) })
     }
     const result = await subprocess
     splitters?.stdout.flush()

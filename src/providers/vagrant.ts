@@ -118,10 +118,10 @@ export function parseSshConfig(stdout: string): SshTarget {
   const values = new Map<string, string>()
   let name = MACHINE
   for (const raw of stdout.split('\n')) {
-    const match = /^\s*(\S+)\s+(.*?)\s*$/.exec(raw)
-    if (!match) continue
-    const key = match[1]!.toLowerCase()
-    const value = match[2]!.replace(/^"(.*)"$/, '$1')
+    const [, rawKey, rawValue] = /^\s*(\S+)\s+(.*?)\s*$/.exec(raw) ?? []
+    if (rawKey === undefined || rawValue === undefined) continue
+    const key = rawKey.toLowerCase()
+    const value = rawValue.replace(/^"(.*)"$/, '$1')
     if (key === 'host') name = value
     else if (!values.has(key)) values.set(key, value)
   }

@@ -50,8 +50,8 @@ function hashOf(files: readonly TarEntry[], extra: string): string {
 
 /** Folders a step script declares it reads, in a comment line `# inputs: files/a files/b`. */
 function declaredInputs(script: TarEntry): string[] {
-  const line = /^# inputs:(.*)$/m.exec(script.content.toString())
-  return line ? line[1]!.trim().split(/\s+/).filter(Boolean).map((folder) => folder.replace(/\/?$/, '/')) : []
+  const inputs = /^# inputs:(.*)$/m.exec(script.content.toString())?.[1]
+  return inputs !== undefined ? inputs.trim().split(/\s+/).filter(Boolean).map((folder) => folder.replace(/\/?$/, '/')) : []
 }
 
 /**

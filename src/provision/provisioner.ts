@@ -119,7 +119,7 @@ export class Provisioner {
     this.options.log.write(step.name, `--- start ${new Date().toISOString()}`)
     // Unstamp first: a run cut off inside this step must redo it next time, even when its inputs are unchanged.
     if (this.state.steps[step.name]) {
-      delete this.state.steps[step.name]
+      this.state.steps = Object.fromEntries(Object.entries(this.state.steps).filter(([name]) => name !== step.name))
       await this.saveState()
     }
     const result = await this.session.exec(`sudo -n env ${env} bash ${REMOTE_BUNDLE}/${step.script}`, {

@@ -93,8 +93,9 @@ export function provisionTasks<Ctx extends ProvisionContext>(options: ProvisionO
       title: `Step ${step.name}`,
       rendererOptions: liveTail,
       task: async (_ctx, task) => {
-        const willRun = run!.willRun(step)
-        await run!.runStep(step, (line) => { task.output = line })
+        if (!run) throw new Error('provisionTasks: the step tasks need the first task to have run')
+        const willRun = run.willRun(step)
+        await run.runStep(step, (line) => { task.output = line })
         if (!willRun) task.skip(`Step ${step.name}: unchanged since it last ran`)
       },
     })),
@@ -105,6 +106,6 @@ export function provisionTasks<Ctx extends ProvisionContext>(options: ProvisionO
 export async function provisionSession(session: SshSession, options: ProvisionOptions, progress: (line: string) => void): Promise<ProvisionReport> {
   const run = new ProvisionRun(session, options)
   await run.prepare()
-  for (const step of run.steps) await run.runStep(step, (line) => progress(`${step.name}: ${line}`))
+  for (const step of run.steps) await run.runStep(step, (line) => { progress(`${step.name}: ${line}`) })
   return run.report
 }

@@ -164,13 +164,14 @@ class Ssh2Session implements SshSession {
           }
           resolve({code, signal, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString()})
         })
-        if (options.timeoutMs) {
+        const {timeoutMs} = options
+        if (timeoutMs) {
           timer = setTimeout(() => {
-            reject(new UnreachableError(`A command on ${this.target.name} did not finish within ${Math.round(options.timeoutMs! / 1000)} s.`, {
+            reject(new UnreachableError(`A command on ${this.target.name} did not finish within ${Math.round(timeoutMs / 1000)} s.`, {
               suggestion: 'The machine may be overloaded or stuck; check it with `chaos-lab ssh` and try again.',
             }, 'command_timeout'))
             channel.close()
-          }, options.timeoutMs)
+          }, timeoutMs)
         }
         if (options.stdin !== undefined) channel.end(options.stdin)
         else channel.end()
@@ -191,7 +192,7 @@ class Ssh2Session implements SshSession {
           }
           if (writeError) { finish(); return }
           // writeFile keeps an existing file's mode; set it explicitly.
-          sftp.chmod(remotePath, mode, () => finish())
+          sftp.chmod(remotePath, mode, () => { finish() })
         })
       })
     }))
@@ -215,7 +216,7 @@ class Ssh2Session implements SshSession {
     if (this.closed) return Promise.resolve()
     return new Promise((resolve) => {
       this.closed = true
-      this.client.once('close', () => resolve())
+      this.client.once('close', () => { resolve() })
       this.client.end()
       setTimeout(resolve, 2000).unref()
     })

@@ -14,6 +14,11 @@ export interface ProgressOptions {
 /** How many of a task's latest output lines stay on screen in a terminal. */
 export const TAIL_LINES = 6
 
+/** Node's types say isTTY is a boolean, but a stream that is not a terminal leaves it undefined. */
+function isTerminal(stream: {isTTY?: boolean}): boolean {
+  return Boolean(stream.isTTY)
+}
+
 /**
  * Runs listr2 tasks with the renderer that fits where we are: a live list with a tail of each task's output
  * in a terminal; one plain line per event elsewhere (CI logs) or with --verbose; nothing under --json.
@@ -21,7 +26,7 @@ export const TAIL_LINES = 6
  */
 export async function runWithProgress<Ctx extends object>(tasks: ListrTask<Ctx>[], ctx: Ctx, options: ProgressOptions): Promise<Ctx> {
   const logger = new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})
-  const interactive = Boolean(process.stderr.isTTY) && !options.verbose && process.env.CI !== 'true'
+  const interactive = isTerminal(process.stderr) && !options.verbose && process.env.CI !== 'true'
   const list = new Listr<Ctx, 'default' | 'silent' | 'verbose', 'verbose'>(tasks, {
     ctx,
     concurrent: options.concurrent ?? false,

@@ -1,16 +1,20 @@
 /** Levenshtein distance, for "did you mean" suggestions on unknown keys, lessons and commands. */
 export function editDistance(a: string, b: string): number {
-  const previous = Array.from({length: b.length + 1}, (_, i) => i)
+  // row[j]: the distance between the first i characters of a and the first j of b, one row kept and rewritten in place.
+  const row = Array.from({length: b.length + 1}, (_, j) => j)
+  let distance = b.length
   for (let i = 1; i <= a.length; i++) {
-    let diagonal = previous[0]!
-    previous[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const above = previous[j]!
-      previous[j] = Math.min(above + 1, previous[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1))
+    let diagonal = 0 // the previous row's row[j - 1]
+    let left = 0 // this row's row[j - 1]
+    for (const [j, above] of row.entries()) {
+      const value = j === 0 ? i : Math.min(above + 1, left + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1))
+      row[j] = value
       diagonal = above
+      left = value
     }
+    distance = left
   }
-  return previous[b.length]!
+  return distance
 }
 
 /** The closest candidate within a third of the word's length (case-insensitive), if any. */

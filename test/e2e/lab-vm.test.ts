@@ -92,7 +92,7 @@ describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the bui
     const facts = Object.fromEntries([...result.stdout.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
     expect(facts.bad).toBe(0)
     expect(facts.ok).toBe(40)
-    expect(facts.after).toBeGreaterThan(facts.before!)
+    expect(facts.after).toBeGreaterThan(facts.before)
     expect(facts.newpid).not.toBe(facts.oldpid)
     expect(result.stdout).toMatch(/status=143/)
   }, 240_000)
@@ -270,7 +270,7 @@ describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the bui
 
     it('an unreachable host: exit 3', async () => {
       const {port} = await import('node:net').then(({createServer}) => new Promise<{port: number}>((resolvePort) => {
-        const server = createServer().listen(0, '127.0.0.1', () => { const address = server.address() as {port: number}; server.close(() => resolvePort(address)) })
+        const server = createServer().listen(0, '127.0.0.1', () => { const address = server.address() as {port: number}; server.close(() => { resolvePort(address) }) })
       }))
       expectError(await runCli(['provision', '--target', `ssh://admin@127.0.0.1:${port}`, '--identity', image.privateKeyPath, '--json'], {env}), 3, 'connection_refused')
     })

@@ -28,20 +28,22 @@ export class FakeSession implements SshSession {
     return result
   }
 
-  async upload(contents: string | Buffer, path: string, mode = 0o644): Promise<void> {
+  upload(contents: string | Buffer, path: string, mode = 0o644): Promise<void> {
     this.uploads.push({path, contents: Buffer.from(contents), mode})
+    return Promise.resolve()
   }
 
   /** Files the fake VM serves to download(); a missing one rejects like SFTP does. */
   readonly files = new Map<string, Buffer>()
 
-  async download(path: string): Promise<Buffer> {
+  download(path: string): Promise<Buffer> {
     const file = this.files.get(path)
-    if (!file) throw new Error(`No such file: ${path}`)
-    return file
+    if (!file) return Promise.reject(new Error(`No such file: ${path}`))
+    return Promise.resolve(file)
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true
+    return Promise.resolve()
   }
 }

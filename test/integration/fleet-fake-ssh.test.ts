@@ -16,7 +16,7 @@ async function closedPort(): Promise<number> {
   return new Promise((resolvePort) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const {port} = server.address() as {port: number}
-      server.close(() => resolvePort(port))
+      server.close(() => { resolvePort(port) })
     })
   })
 }
@@ -24,7 +24,7 @@ async function closedPort(): Promise<number> {
 async function captureJson(run: () => Promise<unknown>): Promise<any> {
   const write = process.stdout.write.bind(process.stdout)
   let out = ''
-  process.stdout.write = ((chunk: string) => { out += chunk; return true }) as typeof process.stdout.write
+  process.stdout.write = (chunk: string) => { out += chunk; return true }
   try {
     await run()
   } finally {

@@ -19,7 +19,7 @@ describe('parseTargetUrl', () => {
       expect.unreachable()
     } catch (error) {
       expect((error as {exitCode: number}).exitCode).toBe(ExitCode.usage)
-      expect(String((error as Error).message)).toMatch(why)
+      expect((error as Error).message).toMatch(why)
       expect((error as {suggestion: string}).suggestion).toContain('ssh://USER@HOST:PORT')
     }
   })
