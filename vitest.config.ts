@@ -9,6 +9,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // One file at a time: the end-to-end files each boot QEMU guests, and experiments timed against systemd's
+    // start limit must not share the 2 cores with another guest.
+    fileParallelism: false,
     reporters: resultsFile ? ['default', 'json'] : ['default'],
     ...(resultsFile ? {outputFile: {json: resultsFile}} : {}),
   },
