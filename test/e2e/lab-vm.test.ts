@@ -25,8 +25,8 @@ describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the bui
   let env: Record<string, string>
   let first: CliResult
   const target = () => ['--target', `ssh://admin@127.0.0.1:${vm.port}`, '--identity', image.privateKeyPath]
-  /** Runs as the learner, in the chapter folder, the way the book does. */
-  const asChaos = (command: string, timeoutMs = 120_000) => vm.ssh(`sudo -n -u chaos -i bash -c ${shellQuote(`cd ${CHAPTER} && ${command}`)}`, {timeoutMs})
+  /** Runs as the learner, in the chapter folder. No `sudo -i`: its login shell would expand $vars first. */
+  const asChaos = (command: string, timeoutMs = 120_000) => vm.ssh(`sudo -n -u chaos -H bash -c ${shellQuote(`cd ${CHAPTER} && ${command}`)}`, {timeoutMs})
 
   beforeAll(async () => {
     image = await ensureTestImage()
