@@ -11,8 +11,9 @@ const sections = (process.argv[2] ?? 'startup,provision,check,fleet').split(',')
 
 const lines: string[] = []
 if (sections.includes('startup')) lines.push(...benchStartup(root))
-if (sections.some((section) => section !== 'startup')) {
+if (sections.some((section) => section !== 'startup' && section !== 'fleet')) {
   const {benchWithVm} = await import('./vm.js')
   lines.push(...(await benchWithVm(root, sections)))
 }
+if (sections.includes('fleet')) lines.push(...(await (await import('./fleet.js')).benchFleet(root)))
 console.log(lines.join('\n'))
