@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -54,7 +54,10 @@ describe('a class from an inventory, against in-process SSH servers', () => {
   })
 
   afterEach(() => { process.exitCode = undefined; setDepsForTesting(undefined) })
-  afterAll(async () => { await Promise.all(servers.map((server) => server.close())) })
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.close()))
+    rmSync(dir, {recursive: true, force: true})
+  })
 
   it('check --inventory --report: every host checked side by side, the switched-off one unreachable, worst exit code', async () => {
     const report = join(dir, 'report')
