@@ -85,7 +85,9 @@ export async function bringUp(flags: UpFlags, deps: Deps, ui: {json: boolean}): 
         enabled: isVagrant,
         rendererOptions: liveTail,
         task: async (c, task) => {
-          if ((await vagrant.snapshots()).includes(PRISTINE_SNAPSHOT)) {
+          // Kept only while provisioning changed nothing: a snapshot older than the VM's provisioning would make
+          // `reset` restore an outdated lab.
+          if (!c.provision?.changed && (await vagrant.snapshots()).includes(PRISTINE_SNAPSHOT)) {
             c.snapshot = 'kept'
             task.skip('it already exists')
             return

@@ -122,7 +122,8 @@ export class Provisioner {
       this.state.steps = Object.fromEntries(Object.entries(this.state.steps).filter(([name]) => name !== step.name))
       await this.saveState()
     }
-    const result = await this.session.exec(`sudo -n env ${env} bash ${REMOTE_BUNDLE}/${step.script}`, {
+    // One step at a time per machine: a step left running by a run that was cut off finishes first.
+    const result = await this.session.exec(`sudo -n env ${env} flock -w 1800 ${REMOTE_ROOT}/step.lock bash ${REMOTE_BUNDLE}/${step.script}`, {
       timeoutMs: STEP_TIMEOUT_MS,
       onLine: (line) => {
         this.options.log.write(step.name, line)
