@@ -7,6 +7,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import CheckCommand from '../../src/commands/check.js'
 import StatusCommand from '../../src/commands/status.js'
 import {setDepsForTesting} from '../../src/deps.js'
+import {captureOutput} from '../helpers/capture-output.js'
 import {startFakeSshServer, type FakeSshServer} from '../helpers/fake-ssh-server.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -22,15 +23,7 @@ async function closedPort(): Promise<number> {
 }
 
 async function captureJson(run: () => Promise<unknown>): Promise<any> {
-  const write = process.stdout.write.bind(process.stdout)
-  let out = ''
-  process.stdout.write = (chunk: string) => { out += chunk; return true }
-  try {
-    await run()
-  } finally {
-    process.stdout.write = write
-  }
-  return JSON.parse(out)
+  return JSON.parse((await captureOutput(run)).stdout)
 }
 
 describe('a class from an inventory, against in-process SSH servers', () => {

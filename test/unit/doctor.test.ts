@@ -12,6 +12,7 @@ import {parseVersion, versionAtLeast} from '../../src/doctor/checks.js'
 import type {DoctorItem, DoctorReport} from '../../src/doctor/doctor.js'
 import {createHostFacts, type HostFacts} from '../../src/doctor/host-facts.js'
 import {FakeRunner} from '../helpers/fake-runner.js'
+import {captureOutput} from '../helpers/capture-output.js'
 
 // Typed asymmetric matchers (vitest's return `any`, which the strict lint rules refuse).
 function matching(pattern: RegExp): string {
@@ -73,17 +74,7 @@ interface Outcome {
 async function doctor(dir: string, runner: FakeRunner, facts: HostFacts = host(), extra: string[] = ['--json']): Promise<Outcome> {
   setDepsForTesting({runner, hostFacts: () => facts})
   process.exitCode = undefined
-  let stdout = ''
-  let stderr = ''
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { stdout += String(chunk); return true })
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { stderr += String(chunk); return true })
-  let returned: unknown
-  try {
-    returned = await Doctor.run(['--dir', dir, ...extra], ROOT)
-  } finally {
-    out.mockRestore()
-    err.mockRestore()
-  }
+  const {stdout, stderr, returned} = await captureOutput(() => Doctor.run(['--dir', dir, ...extra], ROOT))
   const exitCode = process.exitCode ?? 0
   process.exitCode = undefined
   const report = (extra.includes('--json') && stdout.trim().startsWith('{') ? JSON.parse(stdout) : returned) as DoctorReport
@@ -235,16 +226,7 @@ describe('chaos-lab doctor: bad config is exit 2, before Vagrant is looked for',
     const runner = new FakeRunner({unmatched: 'missing'})
     setDepsForTesting({runner, hostFacts: () => host()})
     process.exitCode = undefined
-    let stdout = ''
-    let stderr = ''
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { stdout += String(chunk); return true })
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { stderr += String(chunk); return true })
-    try {
-      await Doctor.run(['--dir', lab('memory: 4GB\n'), ...extra], ROOT)
-    } finally {
-      out.mockRestore()
-      err.mockRestore()
-    }
+    const {stdout, stderr} = await captureOutput(() => Doctor.run(['--dir', lab('memory: 4GB\n'), ...extra], ROOT))
     expect(process.exitCode).toBe(2)
     expect(runner.calls).toEqual([])
     if (extra.length) expect((JSON.parse(stdout) as {error: unknown}).error).toMatchObject({code: 'config_invalid', exitCode: 2, message: matching(/memory must be a whole number of MB/)})

@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {afterAll, afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
+import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import Init from '../../src/commands/init.js'
 import {defaultLabConfig, type InitReport} from '../../src/config/init-yaml.js'
@@ -11,6 +11,7 @@ import {parseLabConfig} from '../../src/config/load.js'
 import {setDepsForTesting} from '../../src/deps.js'
 import {renderVagrantfile} from '../../src/render/vagrantfile.js'
 import {FakeRunner} from '../helpers/fake-runner.js'
+import {captureOutput} from '../helpers/capture-output.js'
 
 // Typed asymmetric matchers (vitest's return `any`, which the strict lint rules refuse).
 function matching(pattern: RegExp): string {
@@ -35,16 +36,7 @@ interface Outcome {
 /** Runs a command class in-process, as oclif would, capturing its output and exit code. */
 async function run(argv: string[]): Promise<Outcome> {
   process.exitCode = undefined
-  let stdout = ''
-  let stderr = ''
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { stdout += String(chunk); return true })
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { stderr += String(chunk); return true })
-  try {
-    await Init.run(argv, ROOT)
-  } finally {
-    out.mockRestore()
-    err.mockRestore()
-  }
+  const {stdout, stderr} = await captureOutput(() => Init.run(argv, ROOT))
   const exitCode = process.exitCode ?? 0
   process.exitCode = undefined
   let json: InitJson = {}
