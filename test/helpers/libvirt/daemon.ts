@@ -1,10 +1,11 @@
 import {spawn, spawnSync} from 'node:child_process'
-import {closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {registerTeardown} from '../vm/cleanup.js'
 import {testCacheDir} from '../vm/image.js'
+import {addNat, claimSubnet, linkSubnet, natRule, releaseSubnet, restoreForwarding, sh, shOk, type Subnet, type SubnetRange} from '../vm/netns.js'
 import {isAlive, readTail, removeTreeSync, run, sleep, type RunResult} from '../vm/run.js'
 
 /**
@@ -26,15 +27,14 @@ import {isAlive, readTail, removeTreeSync, run, sleep, type RunResult} from '../
  */
 
 const NETNS_PREFIX = 'chaos-lab-lv'
+/** A /30 of 10.214.0.0/16, in the namespace chaos-lab-lvN, host end clvN. */
+const SUBNETS: SubnetRange = {network: '10.214', netnsPrefix: NETNS_PREFIX, vethPrefix: 'clv', purpose: 'libvirt'}
 const DIR_PREFIX = 'cl-lv-'
 const OWNER_FILE = 'owner.json'
-const SUBNET_COUNT = 1 << 14 // 10.214.0.0/16 in /30s
 const READY_TIMEOUT_MS = 90_000
 const VIRSH_TIMEOUT_MS = 120_000
 
-/** The same convention as test/helpers/vm/nspawn.ts, so the two never undo each other's ip_forward. */
-const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward'
-const IP_FORWARD_SAVED = '/run/chaos-lab-test-ip_forward'
+/** ip_forward is put back only when no test namespace at all is left (nspawn.ts's containers' included). */
 const ANY_TEST_NETNS = 'chaos-lab-'
 
 export const LIBVIRT_HOST_TOOLS = ['libvirtd', 'virtlogd', 'virsh', 'dnsmasq', 'ip', 'iptables', 'mount', 'qemu-system-x86_64'] as const
@@ -71,69 +71,6 @@ export interface LibvirtHost {
   diagnostics(lines?: number): string
   /** Tears everything down (domains, networks, pools, daemons, namespace, NAT rule, files). Idempotent. */
   stop(): Promise<void>
-}
-
-function sh(args: readonly string[], timeoutMs = 30_000): {ok: boolean; output: string} {
-  const [file, ...rest] = args
-  const result = spawnSync(file ?? 'false', rest, {timeout: timeoutMs, encoding: 'utf8'})
-  return {ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}`}
-}
-
-function shOk(args: readonly string[], timeoutMs = 30_000): string {
-  const result = sh(args, timeoutMs)
-  if (!result.ok) throw new Error(`${args.join(' ')} failed: ${result.output.trim()}`)
-  return result.output
-}
-
-interface Subnet {
-  index: number
-  netns: string
-  hostVeth: string
-  gateway: string
-  address: string
-  cidr: string
-}
-
-/** Claims a free /30 by creating its network namespace (`ip netns add` fails when the name is taken). */
-function claimSubnet(): Subnet {
-  const start = Math.floor(Math.random() * SUBNET_COUNT)
-  for (let tries = 0; tries < 64; tries++) {
-    const index = (start + tries * 7919) % SUBNET_COUNT
-    const netns = `${NETNS_PREFIX}${index}`
-    if (!sh(['ip', 'netns', 'add', netns]).ok) continue
-    const third = index >> 6
-    const fourth = (index & 63) * 4
-    return {
-      index,
-      netns,
-      hostVeth: `clv${index}`,
-      gateway: `10.214.${third}.${fourth + 1}`,
-      address: `10.214.${third}.${fourth + 2}`,
-      cidr: `10.214.${third}.${fourth}/30`,
-    }
-  }
-  throw new Error('Could not claim a network namespace for libvirt (64 tries).')
-}
-
-function natRule(subnet: Pick<Subnet, 'cidr' | 'netns'>): string[] {
-  return ['POSTROUTING', '-s', subnet.cidr, '!', '-d', subnet.cidr, '-m', 'comment', '--comment', subnet.netns, '-j', 'MASQUERADE']
-}
-
-function enableForwarding(): void {
-  if (!existsSync(IP_FORWARD_SAVED)) writeFileSync(IP_FORWARD_SAVED, readFileSync(IP_FORWARD, 'utf8'))
-  writeFileSync(IP_FORWARD, '1\n')
-}
-
-function restoreForwarding(): void {
-  if (!existsSync(IP_FORWARD_SAVED)) return
-  const namespaces = sh(['ip', 'netns', 'list'])
-  if (!namespaces.ok || namespaces.output.split('\n').some((line) => line.startsWith(ANY_TEST_NETNS))) return
-  try {
-    writeFileSync(IP_FORWARD, readFileSync(IP_FORWARD_SAVED, 'utf8'))
-    rmSync(IP_FORWARD_SAVED, {force: true})
-  } catch {
-    // Best effort.
-  }
 }
 
 function pidsInNetns(netns: string): number[] {
@@ -241,10 +178,8 @@ export async function startLibvirt(options: StartLibvirtOptions = {}): Promise<L
     if (subnet) {
       const netns = subnet.netns
       killAll(() => pidsInNetns(netns), 5_000)
-      if (natAdded) sh(['iptables', '-t', 'nat', '-D', ...natRule(subnet)])
-      sh(['ip', 'link', 'del', subnet.hostVeth])
-      sh(['ip', 'netns', 'del', subnet.netns])
-      if (natAdded) restoreForwarding()
+      releaseSubnet(subnet, natAdded)
+      if (natAdded) restoreForwarding(ANY_TEST_NETNS)
       natAdded = false
       subnet = undefined
     }
@@ -253,18 +188,11 @@ export async function startLibvirt(options: StartLibvirtOptions = {}): Promise<L
   const unregister = registerTeardown(destroy)
 
   try {
-    subnet = claimSubnet()
+    subnet = claimSubnet(SUBNETS)
     writeOwner(dir, {pid: process.pid, netns: subnet.netns, hostVeth: subnet.hostVeth, cidr: subnet.cidr})
-    shOk(['ip', '-n', subnet.netns, 'link', 'set', 'lo', 'up'])
-    shOk(['ip', 'link', 'add', subnet.hostVeth, 'type', 'veth', 'peer', 'name', 'lv0', 'netns', subnet.netns])
-    shOk(['ip', 'addr', 'add', `${subnet.gateway}/30`, 'dev', subnet.hostVeth])
-    shOk(['ip', 'link', 'set', subnet.hostVeth, 'up'])
-    shOk(['ip', '-n', subnet.netns, 'addr', 'add', `${subnet.address}/30`, 'dev', 'lv0'])
-    shOk(['ip', '-n', subnet.netns, 'link', 'set', 'lv0', 'up'])
-    shOk(['ip', '-n', subnet.netns, 'route', 'add', 'default', 'via', subnet.gateway])
+    linkSubnet(subnet, 'lv0')
     if (internet) {
-      enableForwarding()
-      shOk(['iptables', '-t', 'nat', '-A', ...natRule(subnet)])
+      addNat(subnet)
       natAdded = true
     }
 
@@ -387,14 +315,12 @@ function sweepStale(log: (line: string) => void): void {
     } catch {
       continue // Not ours, or still being set up.
     }
-    if (isAlive(owner.pid) || !owner.netns.startsWith(NETNS_PREFIX) || !/^clv\d+$/.test(owner.hostVeth)) continue
+    if (isAlive(owner.pid) || !owner.netns.startsWith(NETNS_PREFIX) || !new RegExp(`^${SUBNETS.vethPrefix}\\d+$`).test(owner.hostVeth)) continue
     log(`libvirt: removing what the dead run ${owner.pid} left (${owner.netns}, ${dir})`)
     killAll(() => pidsInNetns(owner.netns), 5_000)
-    const rule = natRule(owner)
-    if (sh(['iptables', '-t', 'nat', '-C', ...rule]).ok) sh(['iptables', '-t', 'nat', '-D', ...rule])
-    sh(['ip', 'link', 'del', owner.hostVeth])
-    sh(['ip', 'netns', 'del', owner.netns])
-    restoreForwarding()
+    // Its rule only if it is there (the run may have had no route out).
+    releaseSubnet(owner, sh(['iptables', '-t', 'nat', '-C', ...natRule(owner)]).ok)
+    restoreForwarding(ANY_TEST_NETNS)
     removeTreeSync(dir)
   }
 }

@@ -5,6 +5,7 @@ import path from 'node:path'
 
 import {registerTeardown} from './cleanup.js'
 import {markImageUsed, type TestImage} from './image.js'
+import {addNat, claimSubnet, linkSubnet, releaseSubnet, restoreForwarding, shOk, type Subnet, type SubnetRange} from './netns.js'
 import {cmdlineOf, isAlive, readTail, removeTreeSync, waitForExit, which} from './run.js'
 import {type SshEndpoint, type SshOptions, type SshResult, closeSharedConnections, sshExec, waitForSsh} from './ssh.js'
 
@@ -45,8 +46,9 @@ export interface Container extends SshEndpoint {
   stop(): Promise<void>
 }
 
-const SUBNET_COUNT = 1 << 14 // 10.213.0.0/16 in /30s
 const NETNS_PREFIX = 'chaos-lab-ct-'
+/** A /30 of 10.213.0.0/16 per container, in the namespace chaos-lab-ct-N, host end clhN. */
+const SUBNETS: SubnetRange = {network: '10.213', netnsPrefix: NETNS_PREFIX, vethPrefix: 'clh', purpose: 'a container'}
 
 /** One cgroup hierarchy: where it is mounted and where this process sits in it. */
 interface Hierarchy {
@@ -138,75 +140,6 @@ export function nspawnUnavailableReason(): string | undefined {
   return undefined
 }
 
-function sh(args: readonly string[]): {ok: boolean; output: string} {
-  const [file, ...rest] = args
-  const result = spawnSync(file ?? 'false', rest, {timeout: 30_000, encoding: 'utf8'})
-  return {ok: result.status === 0, output: `${result.stdout}${result.stderr}`}
-}
-
-function shOk(args: readonly string[]): string {
-  const result = sh(args)
-  if (!result.ok) throw new Error(`${args.join(' ')} failed: ${result.output.trim()}`)
-  return result.output
-}
-
-interface Subnet {
-  index: number
-  netns: string
-  hostVeth: string
-  gateway: string
-  address: string
-  cidr: string
-}
-
-/** Claims a free /30 by creating its network namespace (`ip netns add` fails when the name is taken). */
-function claimSubnet(): Subnet {
-  const start = Math.floor(Math.random() * SUBNET_COUNT)
-  for (let tries = 0; tries < 64; tries++) {
-    const index = (start + tries * 7919) % SUBNET_COUNT
-    const netns = `${NETNS_PREFIX}${index}`
-    if (!sh(['ip', 'netns', 'add', netns]).ok) continue
-    const third = index >> 6
-    const fourth = (index & 63) * 4
-    return {
-      index,
-      netns,
-      hostVeth: `clh${index}`,
-      gateway: `10.213.${third}.${fourth + 1}`,
-      address: `10.213.${third}.${fourth + 2}`,
-      cidr: `10.213.${third}.${fourth}/30`,
-    }
-  }
-  throw new Error('Could not claim a network namespace for a container (64 tries).')
-}
-
-/** The MASQUERADE rule of one container, as iptables -t nat -A/-D arguments after the verb. */
-function natRule(subnet: Subnet): string[] {
-  return ['POSTROUTING', '-s', subnet.cidr, '!', '-d', subnet.cidr, '-m', 'comment', '--comment', subnet.netns, '-j', 'MASQUERADE']
-}
-
-/** Where the host's ip_forward value from before the first `internet` container is kept until the last one ends. */
-const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward'
-const IP_FORWARD_SAVED = '/run/chaos-lab-test-ip_forward'
-
-function enableForwarding(): void {
-  if (!existsSync(IP_FORWARD_SAVED)) writeFileSync(IP_FORWARD_SAVED, readFileSync(IP_FORWARD, 'utf8'))
-  writeFileSync(IP_FORWARD, '1\n')
-}
-
-/** Puts ip_forward back as it was once no chaos-lab container (network namespace) is left. */
-function restoreForwarding(): void {
-  if (!existsSync(IP_FORWARD_SAVED)) return
-  const namespaces = sh(['ip', 'netns', 'list'])
-  if (!namespaces.ok || namespaces.output.split('\n').some((line) => line.startsWith(NETNS_PREFIX))) return
-  try {
-    writeFileSync(IP_FORWARD, readFileSync(IP_FORWARD_SAVED, 'utf8'))
-    rmSync(IP_FORWARD_SAVED, {force: true})
-  } catch {
-    // Best effort.
-  }
-}
-
 /**
  * Boots the image's root file system with `systemd-nspawn -b` on a private overlay (the cached rootfs
  * stays read-only), in a network namespace of its own joined to the host by a veth pair in a /30 of
@@ -262,11 +195,9 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
     // systemd-nspawn leaves this behind when /run is not a tmpfs ("we can't allow that").
     if (machine) rmSync(`/run/systemd/nspawn/propagate/${machine}`, {recursive: true, force: true})
     if (subnet) {
-      if (natAdded) sh(['iptables', '-t', 'nat', '-D', ...natRule(subnet)])
-      sh(['ip', 'link', 'del', subnet.hostVeth])
-      sh(['ip', 'netns', 'del', subnet.netns])
+      releaseSubnet(subnet, natAdded)
       // Whichever container ends last puts ip_forward back, with or without `internet` itself.
-      restoreForwarding()
+      restoreForwarding(NETNS_PREFIX)
     }
     for (const cgroup of [...cgroups].reverse()) removeCgroupTree(cgroup)
   }
@@ -291,19 +222,12 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
       writeFileSync(path.join(memoryCgroup, 'memory.memsw.limit_in_bytes'), bytes)
     }
 
-    subnet = claimSubnet()
+    subnet = claimSubnet(SUBNETS)
     // Unique per container: systemd-nspawn keeps per-machine state under /run by this name.
     machine = `cl${subnet.index}-${name}`
-    shOk(['ip', 'link', 'add', subnet.hostVeth, 'type', 'veth', 'peer', 'name', 'cl0', 'netns', subnet.netns])
-    shOk(['ip', 'addr', 'add', `${subnet.gateway}/30`, 'dev', subnet.hostVeth])
-    shOk(['ip', 'link', 'set', subnet.hostVeth, 'up'])
-    shOk(['ip', '-n', subnet.netns, 'link', 'set', 'lo', 'up'])
-    shOk(['ip', '-n', subnet.netns, 'addr', 'add', `${subnet.address}/30`, 'dev', 'cl0'])
-    shOk(['ip', '-n', subnet.netns, 'link', 'set', 'cl0', 'up'])
-    shOk(['ip', '-n', subnet.netns, 'route', 'add', 'default', 'via', subnet.gateway])
+    linkSubnet(subnet, 'cl0')
     if (internet) {
-      enableForwarding()
-      shOk(['iptables', '-t', 'nat', '-A', ...natRule(subnet)])
+      addNat(subnet)
       natAdded = true
     }
 
