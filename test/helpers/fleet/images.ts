@@ -17,14 +17,15 @@
  * pair, same host keys).
  */
 import {createHash} from 'node:crypto'
-import {closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {runCli, ROOT} from '../cli.js'
+import {cachedBuild, touchLastUsed} from '../vm/cache-build.js'
 import type {TestImage} from '../vm/image.js'
 import {testCacheDir} from '../vm/image.js'
 import {startContainer, type Container} from '../vm/nspawn.js'
-import {isAlive, listDir, removeTreeSync, runOk, sleep} from '../vm/run.js'
+import {isAlive, listDir, removeTreeSync, runOk} from '../vm/run.js'
 
 /** Bumped by hand when what goes into a derived tree changes in a way the inputs below do not show. */
 const FORMAT = 1
@@ -89,55 +90,8 @@ interface Manifest {
 
 function derived(base: TestImage, dir: string): DerivedImage {
   const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest
-  const stamp = path.join(dir, 'last-used')
-  const now = new Date()
-  try {
-    utimesSync(stamp, now, now)
-  } catch {
-    writeFileSync(stamp, '')
-  }
+  touchLastUsed(dir)
   return {...base, key: manifest.key, rootfsDir: path.join(dir, 'rootfs'), built: false, baseKey: base.key, deriveSeconds: manifest.deriveSeconds}
-}
-
-/** An O_EXCL lock file; a lock whose process is gone is taken over. Bounded wait. */
-async function lock(file: string, log: (line: string) => void): Promise<() => void> {
-  const deadline = Date.now() + LOCK_WAIT_MS
-  let said = false
-  for (let attempt = 0; attempt < LOCK_WAIT_MS / 1000 + 10; attempt++) {
-    try {
-      const fd = openSync(file, 'wx')
-      writeSync(fd, `${process.pid}\n`)
-      closeSync(fd)
-      return () => {
-        try {
-          unlinkSync(file)
-        } catch {
-          // Gone already.
-        }
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-    let owner = Number.NaN
-    try {
-      owner = Number.parseInt(readFileSync(file, 'utf8'), 10)
-    } catch {
-      continue
-    }
-    if (Number.isInteger(owner) && !isAlive(owner)) {
-      try {
-        unlinkSync(file)
-      } catch {
-        // Someone else took it over first.
-      }
-      continue
-    }
-    if (Date.now() > deadline) break
-    if (!said) log(`fleet image: process ${owner} is making it; waiting`)
-    said = true
-    await sleep(1000)
-  }
-  throw new Error(`Timed out waiting for ${file}.`)
 }
 
 /** Removes derived trees unused for an hour, and leftovers of builds whose process died. Under a lock. */
@@ -177,33 +131,36 @@ async function ensureDerived(
   const key = createHash('sha256').update(JSON.stringify({format: FORMAT, base: base.key, kind, inputs})).digest('hex').slice(0, 16)
   const cacheDir = testCacheDir()
   const name = `fleet-${kind}-${key}`
-  const finalDir = path.join(cacheDir, name)
-  const complete = () => existsSync(path.join(finalDir, 'manifest.json')) && existsSync(path.join(finalDir, 'rootfs', 'etc', 'os-release'))
-  if (complete()) return derived(base, finalDir)
-  mkdirSync(cacheDir, {recursive: true})
-  const release = await lock(`${finalDir}.lock`, log)
-  try {
-    if (complete()) return derived(base, finalDir)
-    if (existsSync(finalDir)) removeTreeSync(finalDir)
-    sweep(cacheDir, name, log)
-    const started = Date.now()
-    const buildDir = path.join(cacheDir, `.fleet-build-${key}-${process.pid}`)
-    if (existsSync(buildDir)) removeTreeSync(buildDir)
-    mkdirSync(buildDir)
-    try {
+  return cachedBuild({
+    cacheDir,
+    name,
+    buildName: `.fleet-build-${key}-${process.pid}`,
+    lock: {
+      waitMs: LOCK_WAIT_MS,
+      pollMs: 1000,
+      maxAttempts: LOCK_WAIT_MS / 1000 + 10,
+      onWait: (owner) => {
+        log(`fleet image: process ${owner} is making it; waiting`)
+      },
+      timeoutMessage: (_owner, lockPath) => `Timed out waiting for ${lockPath}.`,
+    },
+    isComplete: (finalDir) => existsSync(path.join(finalDir, 'manifest.json')) && existsSync(path.join(finalDir, 'rootfs', 'etc', 'os-release')),
+    fromCache: (finalDir) => derived(base, finalDir),
+    beforeBuild: () => {
+      sweep(cacheDir, name, log)
+    },
+    build: async (buildDir, started) => {
       const extra = await make(buildDir)
       const manifest: Manifest = {key, baseKey: base.key, deriveSeconds: Math.round((Date.now() - started) / 1000), builtAt: new Date().toISOString(), ...extra}
       writeFileSync(path.join(buildDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
       writeFileSync(path.join(buildDir, 'last-used'), '')
-      renameSync(buildDir, finalDir)
+      return manifest
+    },
+    fromBuild: (finalDir, manifest) => {
       log(`fleet image: made ${name} in ${manifest.deriveSeconds} s`)
-    } finally {
-      if (existsSync(buildDir)) removeTreeSync(buildDir)
-    }
-    return {...derived(base, finalDir), built: true}
-  } finally {
-    release()
-  }
+      return {...derived(base, finalDir), built: true}
+    },
+  })
 }
 
 /** A copy of a root file system, ownership, modes, links and special files kept. */

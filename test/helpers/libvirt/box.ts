@@ -1,27 +1,23 @@
 import {createHash} from 'node:crypto'
 import {
   chmodSync,
-  closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
-  openSync,
   readFileSync,
   readdirSync,
-  renameSync,
   rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
-  utimesSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
+import {cachedBuild, touchLastUsed} from '../vm/cache-build.js'
 import {DISK_SIZE, REPO_ROOT, testCacheDir, type TestImage} from '../vm/image.js'
-import {isAlive, listDir, removeTreeSync, run, runOk, sleep} from '../vm/run.js'
+import {isAlive, listDir, removeTreeSync, run, runOk} from '../vm/run.js'
 import type {LibvirtHost} from './daemon.js'
 
 /**
@@ -147,43 +143,8 @@ function boxFromDir(dir: string, key: string, built: boolean): LibvirtBox {
 
 /** Touches the box's last-used stamp (what the sweep reads). */
 function used(box: LibvirtBox): LibvirtBox {
-  const stamp = path.join(box.dir, 'last-used')
-  const now = new Date()
-  try {
-    utimesSync(stamp, now, now)
-  } catch {
-    writeFileSync(stamp, '')
-  }
+  touchLastUsed(box.dir)
   return box
-}
-
-async function acquireLock(lockPath: string, log: (line: string) => void): Promise<() => void> {
-  const deadline = Date.now() + LOCK_WAIT_MS
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, 'wx')
-      writeSync(fd, `${process.pid}\n`)
-      closeSync(fd)
-      return () => {
-        rmSync(lockPath, {force: true})
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-    let owner = NaN
-    try {
-      owner = Number.parseInt(readFileSync(lockPath, 'utf8'), 10)
-    } catch {
-      continue
-    }
-    if (Number.isInteger(owner) && !isAlive(owner)) {
-      log(`libvirt box: removing the stale lock of process ${owner}`)
-      rmSync(lockPath, {force: true})
-      continue
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${lockPath} (held by process ${owner}).`)
-    await sleep(2000)
-  }
 }
 
 /** The public half of each insecure key this Vagrant logs in with before it inserts a key of its own. */
@@ -268,27 +229,31 @@ export async function ensureLibvirtBox(image: TestImage, options: EnsureBoxOptio
   const boxKey = createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16)
   const key = `${image.key}-${boxKey}`
   const root = boxRoot()
-  const finalDir = path.join(root, key)
-  const complete = () => existsSync(path.join(finalDir, 'manifest.json'))
-  if (complete()) return used(boxFromDir(finalDir, key, false))
-
-  mkdirSync(root, {recursive: true})
-  const release = await acquireLock(`${finalDir}.lock`, log)
-  try {
-    if (complete()) return used(boxFromDir(finalDir, key, false))
-    if (existsSync(finalDir)) removeTreeSync(finalDir)
-    sweep(root, key, image.key, log)
-
-    const started = Date.now()
-    const buildDir = path.join(root, `.build-${boxKey}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`)
-    mkdirSync(buildDir)
-    const upper = path.join(buildDir, 'upper')
-    const work = path.join(buildDir, 'work')
-    const merged = path.join(buildDir, 'root')
-    const staging = path.join(buildDir, 'box')
-    const vagrantHome = path.join(buildDir, 'vagrant.d')
-    for (const sub of [upper, work, merged, staging, vagrantHome]) mkdirSync(sub)
-    try {
+  const buildName = `.build-${boxKey}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`
+  return cachedBuild({
+    cacheDir: root,
+    name: key,
+    buildName,
+    lock: {
+      waitMs: LOCK_WAIT_MS,
+      pollMs: 2000,
+      onStale: (owner) => {
+        log(`libvirt box: removing the stale lock of process ${owner}`)
+      },
+      timeoutMessage: (owner, lockPath) => `Timed out waiting for ${lockPath} (held by process ${owner}).`,
+    },
+    isComplete: (finalDir) => existsSync(path.join(finalDir, 'manifest.json')),
+    fromCache: (finalDir) => used(boxFromDir(finalDir, key, false)),
+    beforeBuild: () => {
+      sweep(root, key, image.key, log)
+    },
+    build: async (buildDir, started) => {
+      const upper = path.join(buildDir, 'upper')
+      const work = path.join(buildDir, 'work')
+      const merged = path.join(buildDir, 'root')
+      const staging = path.join(buildDir, 'box')
+      const vagrantHome = path.join(buildDir, 'vagrant.d')
+      for (const sub of [upper, work, merged, staging, vagrantHome]) mkdirSync(sub)
       log(`libvirt box: building ${BOX_NAME} ${BOX_VERSION} from image ${image.key}`)
       const publicKeys = await insecurePublicKeys(vagrantHome)
 
@@ -333,19 +298,17 @@ export async function ensureLibvirtBox(image: TestImage, options: EnsureBoxOptio
       const buildSeconds = Math.round((Date.now() - started) / 1000)
       writeFileSync(path.join(buildDir, 'manifest.json'), `${JSON.stringify({key, image: image.key, buildSeconds, builtAt: new Date().toISOString()}, null, 2)}\n`)
       for (const sub of [upper, work, merged]) removeTreeSync(sub)
-      renameSync(buildDir, finalDir)
+      return buildSeconds
+    },
+    fromBuild: (finalDir, buildSeconds) => {
       const box = boxFromDir(finalDir, key, true)
       // Vagrant records where the box came from; the directory moved, so point the record at the new place.
-      fixMetadataUrl(box, buildDir, finalDir)
+      fixMetadataUrl(box, path.join(root, buildName), finalDir)
       if (!existsSync(box.diskPath)) throw new Error(`vagrant box add left no ${box.diskPath}`)
       log(`libvirt box: built in ${buildSeconds} s (${(statSync(box.diskPath).size / 2 ** 20).toFixed(0)} MiB qcow2)`)
       return used(box)
-    } finally {
-      if (existsSync(buildDir)) removeTreeSync(buildDir)
-    }
-  } finally {
-    release()
-  }
+    },
+  })
 }
 
 /** Vagrant keeps the catalog's URL in boxes/<name>/metadata_url; it is read by the update check on `up`. */

@@ -1,23 +1,11 @@
 import {createHash} from 'node:crypto'
-import {
-  appendFileSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  utimesSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs'
+import {appendFileSync, existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {hostMirror} from './apt-sources.js'
-import {isAlive, listDir, readTail, removeTreeSync, runOk, sleep} from './run.js'
+import {cachedBuild, touchLastUsed} from './cache-build.js'
+import {isAlive, listDir, readTail, removeTreeSync, runOk} from './run.js'
 
 /** The repository root, computed from this file's place (test/helpers/vm/). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -130,62 +118,7 @@ function isComplete(dir: string): boolean {
 
 /** Stamps the image as in use, so that a build of another image does not prune it. */
 export function markImageUsed(image: TestImage): void {
-  markUsed(image.dir)
-}
-
-function markUsed(dir: string): void {
-  const stamp = path.join(dir, 'last-used')
-  const now = new Date()
-  try {
-    utimesSync(stamp, now, now)
-  } catch {
-    writeFileSync(stamp, '')
-  }
-}
-
-/** Takes the lock file with O_EXCL; a lock whose owner process is gone is taken over. Bounded wait. */
-async function acquireLock(lockPath: string, log: (line: string) => void): Promise<() => void> {
-  const deadline = Date.now() + LOCK_WAIT_MS
-  let announced = false
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, 'wx')
-      writeSync(fd, `${process.pid}\n`)
-      closeSync(fd)
-      return () => {
-        try {
-          unlinkSync(lockPath)
-        } catch {
-          // Already gone.
-        }
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-    let owner = NaN
-    try {
-      owner = Number.parseInt(readFileSync(lockPath, 'utf8'), 10)
-    } catch {
-      continue // Released between our open and our read: try again.
-    }
-    if (Number.isInteger(owner) && !isAlive(owner)) {
-      log(`test image: removing the stale lock of process ${owner}`)
-      try {
-        unlinkSync(lockPath)
-      } catch {
-        // Someone else removed it first.
-      }
-      continue
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${LOCK_WAIT_MS / 60_000} min waiting for ${lockPath} (held by process ${owner}).`)
-    }
-    if (!announced) {
-      log(`test image: process ${owner} is building it; waiting`)
-      announced = true
-    }
-    await sleep(2000)
-  }
+  touchLastUsed(image.dir)
 }
 
 /** Removes leftovers of builds whose process died, and images unused for a while. Called under a lock. */
@@ -229,31 +162,35 @@ export async function ensureTestImage(options: EnsureImageOptions = {}): Promise
   const inputs = buildInputs()
   const key = createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16)
   const cacheDir = testCacheDir()
-  const finalDir = path.join(cacheDir, key)
-  if (isComplete(finalDir)) {
-    markUsed(finalDir)
-    return imageFromDir(finalDir, false)
-  }
-
-  mkdirSync(cacheDir, {recursive: true})
-  const release = await acquireLock(`${finalDir}.lock`, log)
-  try {
-    if (isComplete(finalDir)) {
-      markUsed(finalDir)
+  const logPath = path.join(cacheDir, `${key}.build.log`)
+  return cachedBuild({
+    cacheDir,
+    name: key,
+    buildName: `.build-${key}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    lock: {
+      waitMs: LOCK_WAIT_MS,
+      pollMs: 2000,
+      onStale: (owner) => {
+        log(`test image: removing the stale lock of process ${owner}`)
+      },
+      onWait: (owner) => {
+        log(`test image: process ${owner} is building it; waiting`)
+      },
+      timeoutMessage: (owner, lockPath) => `Timed out after ${LOCK_WAIT_MS / 60_000} min waiting for ${lockPath} (held by process ${owner}).`,
+    },
+    isComplete,
+    fromCache: (finalDir) => {
+      touchLastUsed(finalDir)
       return imageFromDir(finalDir, false)
-    }
-    if (existsSync(finalDir)) removeTreeSync(finalDir) // An incomplete image: never renamed into place by us.
-    sweep(cacheDir, key, log)
-    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-      throw new Error('Building the test image needs root (debootstrap, chroot, mkfs.ext4 -d).')
-    }
-
-    const started = Date.now()
-    const buildDir = path.join(cacheDir, `.build-${key}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`)
-    const logPath = path.join(cacheDir, `${key}.build.log`)
-    writeFileSync(logPath, '')
-    mkdirSync(buildDir)
-    try {
+    },
+    beforeBuild: () => {
+      sweep(cacheDir, key, log)
+      if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+        throw new Error('Building the test image needs root (debootstrap, chroot, mkfs.ext4 -d).')
+      }
+    },
+    build: async (buildDir, started) => {
+      writeFileSync(logPath, '')
       log(`test image: building ${key} from ${inputs.mirror} (log: ${logPath})`)
       await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'chaos-lab-test', '-f', path.join(buildDir, 'id_ed25519')], {
         timeoutMs: 30_000,
@@ -291,13 +228,11 @@ export async function ensureTestImage(options: EnsureImageOptions = {}): Promise
       }
       writeFileSync(path.join(buildDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
       writeFileSync(path.join(buildDir, 'last-used'), '')
-      renameSync(buildDir, finalDir)
+      return buildSeconds
+    },
+    fromBuild: (finalDir, buildSeconds) => {
       log(`test image: built ${key} in ${buildSeconds} s`)
       return imageFromDir(finalDir, true)
-    } finally {
-      if (existsSync(buildDir)) removeTreeSync(buildDir)
-    }
-  } finally {
-    release()
-  }
+    },
+  })
 }
