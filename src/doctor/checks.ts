@@ -162,6 +162,19 @@ export function vagrantLibvirtItem(vagrant: Probe, plugins: Probe | undefined): 
   return item('vagrant-libvirt', title, 'ok', `vagrant-libvirt ${match[1] ?? ''}`.trim())
 }
 
+/**
+ * Whether a libvirt URI names the per-user session daemon (qemu:///session, qemu+ssh://host/session) rather than
+ * the system one. Only the URI's path counts, not its query: qemu:///session?socket=/run/x is a session URI,
+ * qemu:///system?socket=/run/x/session is not.
+ */
+export function isSessionUri(uri: string): boolean {
+  const beforeQuery = uri.split(/[?#]/, 1)[0] ?? ''
+  // driver[+transport]://[user@][host][:port]/path
+  const path = beforeQuery.replace(/^[^:/?#]+:\/\/[^/]*/, '')
+  // libvirt's QEMU driver takes the path as it is: /session or /system, nothing else.
+  return path === '/session'
+}
+
 export function libvirtdItem(config: LabConfig, virsh: Probe, connect: Probe | undefined): DoctorItem {
   const uri = config.libvirt.uri
   const title = `libvirt daemon (${uri})`
@@ -174,8 +187,8 @@ export function libvirtdItem(config: LabConfig, virsh: Probe, connect: Probe | u
     const denied = /permission denied|authentication|not authorized/i.test(why)
     const fix = denied
       ? 'Add yourself to the libvirt group (`sudo usermod -aG libvirt $USER`), log out and in, then run `chaos-lab doctor` again.'
-      : uri.endsWith('/session')
-        ? 'Check that libvirt\'s session daemon can start for your user (`virsh -c qemu:///session version`).'
+      : isSessionUri(uri)
+        ? `Check that libvirt's session daemon can start for your user (\`virsh -c ${uri} version\`).`
         : 'Start libvirt: `sudo systemctl enable --now libvirtd` (or virtqemud on newer systems), then run `chaos-lab doctor` again.'
     return item('libvirtd', title, 'fail', `libvirt does not answer: ${why}`, fix)
   }
@@ -200,7 +213,7 @@ export async function virtualizationItem(ctx: DoctorContext): Promise<DoctorItem
     const qemuFix = 'Set `libvirt:` `driver: qemu` in chaos-lab.yaml (software emulation: slower, but needs no KVM)'
     if (kvm === 'denied') {
       // With qemu:///system it is libvirt's QEMU user, not you, who opens /dev/kvm.
-      const system = !config.libvirt.uri.endsWith('/session')
+      const system = !isSessionUri(config.libvirt.uri)
       return item('virtualization', title, system ? 'warn' : 'fail', `/dev/kvm exists but you cannot open it${system ? '; libvirt\'s own QEMU user may still be able to' : ''}`,
         `Add yourself to the kvm group (\`sudo usermod -aG kvm $USER\`, then log out and in). If \`vagrant up\` then fails with a KVM error: ${qemuFix}.`)
     }

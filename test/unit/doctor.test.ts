@@ -8,7 +8,7 @@ import {afterAll, afterEach, describe, expect, it, vi} from 'vitest'
 
 import Doctor from '../../src/commands/doctor.js'
 import {setDepsForTesting} from '../../src/deps.js'
-import {parseVersion, versionAtLeast} from '../../src/doctor/checks.js'
+import {isSessionUri, parseVersion, versionAtLeast} from '../../src/doctor/checks.js'
 import type {DoctorItem, DoctorReport} from '../../src/doctor/doctor.js'
 import {createHostFacts, type HostFacts} from '../../src/doctor/host-facts.js'
 import {FakeRunner} from '../helpers/fake-runner.js'
@@ -234,6 +234,21 @@ describe('chaos-lab doctor: bad config is exit 2, before Vagrant is looked for',
   })
 })
 
+describe('isSessionUri', () => {
+  it.each([
+    ['qemu:///session', true],
+    ['qemu:///session?socket=/run/x', true],
+    ['qemu+ssh://me@host/session', true],
+    ['qemu+ssh://me@host:2222/session?keyfile=/k', true],
+    ['qemu:///system', false],
+    ['qemu:///system?socket=/run/x/session', false],
+    ['qemu+ssh://session/system', false],
+    ['qemu:///sessions', false],
+  ])('%s: %s', (uri, session) => {
+    expect(isSessionUri(uri)).toBe(session)
+  })
+})
+
 describe('chaos-lab doctor: libvirt', () => {
   const libvirtLab = (extra = '') => lab(`provider: libvirt\n${extra}`)
 
@@ -269,6 +284,20 @@ describe('chaos-lab doctor: libvirt', () => {
     const denied = host({kvm: () => Promise.resolve('denied')})
     expect((await doctor(libvirtLab(), healthyRunner(), denied)).item('virtualization').status).toBe('warn')
     expect((await doctor(libvirtLab('libvirt:\n  uri: qemu:///session\n'), healthyRunner(), denied)).item('virtualization').status).toBe('fail')
+  })
+
+  it('a session URI with a query (qemu:///session?socket=…) is still the session daemon, by its path alone', async () => {
+    const denied = host({kvm: () => Promise.resolve('denied')})
+    const session = 'qemu:///session?socket=/run/x'
+    expect((await doctor(libvirtLab(`libvirt:\n  uri: ${session}\n`), healthyRunner(), denied)).item('virtualization').status).toBe('fail')
+    // A system URI whose socket path happens to end in /session is the system daemon.
+    expect((await doctor(libvirtLab('libvirt:\n  uri: qemu:///system?socket=/run/x/session\n'), healthyRunner(), denied)).item('virtualization').status).toBe('warn')
+
+    const down = await doctor(
+      libvirtLab(`libvirt:\n  uri: ${session}\n`),
+      healthyRunner().on('virsh', ['-c', session, 'version'], {exitCode: 1, stderr: "error: Failed to connect socket to '/run/x': No such file or directory\n"}),
+    )
+    expect(down.item('libvirtd')).toMatchObject({status: 'fail', fix: matching(/session daemon can start for your user \(`virsh -c qemu:\/\/\/session\?socket=\/run\/x version`\)/)})
   })
 
   it('missing plugin, missing virsh, unreachable libvirtd: each fails with its fix', async () => {
