@@ -1,4 +1,5 @@
 import {ChaosLabError, InternalError, errorMessage} from '../errors.js'
+import {CommandBatcher} from '../ssh/batch.js'
 import type {ExecResult, SshSession} from '../ssh/session.js'
 import {interpretSheetRead, readSheetCommand, sheetShownAs, type AnswerSheet} from './answers.js'
 import {runAnswer} from './kinds/answer.js'
@@ -11,8 +12,11 @@ import {summarize, type CheckResult, type LessonRun} from './result.js'
 import {CheckSlots} from './scheduler.js'
 import type {Check, Lab} from './schema.js'
 
-/** Channels in flight on the one connection: below OpenSSH's MaxSessions (10), leaving room for the user's own. */
-export const DEFAULT_CONCURRENCY = 6
+/**
+ * Checks in flight at once. Their commands share SSH channels (src/ssh/batch.ts: commands started together run
+ * as one script on one channel), and the session itself keeps channels below OpenSSH's MaxSessions.
+ */
+export const DEFAULT_CONCURRENCY = 16
 
 /** The book's VM (chapter 2 "Setup"): what lesson-1 expects when nothing else says otherwise. */
 export const BOOK_DEFAULT_PARAMS: Params = {
@@ -24,7 +28,7 @@ export interface RunLessonOptions {
   /** How the report names the machine: user@host:port or the Vagrant machine's name. */
   target: string
   params?: Params
-  /** Checks in flight at once (default 6). */
+  /** Checks in flight at once (default 16). */
   concurrency?: number
   /** Time limit for a behaviour check's teardown (default: the check's own timeout, at least 60 s). */
   teardownTimeoutSec?: number
@@ -105,6 +109,7 @@ export async function runLesson(lab: Lab, session: SshSession, options: RunLesso
   const random = options.random ?? Math.random
   const params = options.params ?? BOOK_DEFAULT_PARAMS
   const slots = new CheckSlots(options.concurrency ?? DEFAULT_CONCURRENCY)
+  const batcher = new CommandBatcher(session)
   const started = now()
   let connectionLost = false
 
@@ -125,7 +130,7 @@ export async function runLesson(lab: Lab, session: SshSession, options: RunLesso
     const exec = (command: string): Promise<ExecResult> => {
       const remaining = deadline - Date.now()
       if (remaining <= 0) return Promise.reject(new CheckTimeoutError(timeoutSec))
-      return session.exec(command, {timeoutMs: remaining})
+      return batcher.exec(command, {timeoutMs: remaining})
     }
     return {
       lab,

@@ -54,6 +54,13 @@ export class ConnectionLostError extends UnreachableError {
   }
 }
 
+/** A command did not end within its time limit (the channel is closed; the machine may still be running it). */
+export function commandTimeoutError(machine: string, timeoutMs: number): UnreachableError {
+  return new UnreachableError(`A command on ${machine} did not finish within ${Math.round(timeoutMs / 1000)} s.`, {
+    suggestion: 'The machine may be overloaded or stuck; check it with `chaos-lab ssh` and try again.',
+  }, 'command_timeout')
+}
+
 function readKey(target: SshTarget): Buffer {
   try {
     return readFileSync(target.identityFile)
@@ -167,9 +174,7 @@ class Ssh2Session implements SshSession {
         const {timeoutMs} = options
         if (timeoutMs) {
           timer = setTimeout(() => {
-            reject(new UnreachableError(`A command on ${this.target.name} did not finish within ${Math.round(timeoutMs / 1000)} s.`, {
-              suggestion: 'The machine may be overloaded or stuck; check it with `chaos-lab ssh` and try again.',
-            }, 'command_timeout'))
+            reject(commandTimeoutError(this.target.name, timeoutMs))
             channel.close()
           }, timeoutMs)
         }

@@ -1,0 +1,51 @@
+import {spawn} from 'node:child_process'
+
+import {commandTimeoutError, type ExecOptions, type ExecResult, type SshSession} from '../../src/ssh/session.js'
+import type {SshTarget} from '../../src/ssh/target.js'
+
+/**
+ * An SshSession whose "machine" is this one: each exec runs `bash -c COMMAND` locally, as sshd would run it
+ * through the login shell. For tests of what chaos-lab sends to a shell (the command batcher's script) with a
+ * real bash, where no VM is needed. Every exec is recorded; a timeout kills the command's process group.
+ */
+export class LocalBashSession implements Pick<SshSession, 'exec' | 'target'> {
+  readonly commands: string[] = []
+  readonly target: SshTarget = {host: '127.0.0.1', port: 22, user: 'local', identityFile: '/dev/null', name: 'local-bash'}
+
+  /** `env`: variables added to the commands' environment (e.g. TMPDIR). */
+  constructor(private readonly env: Record<string, string> = {}) {}
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    this.commands.push(command)
+    return new Promise((resolve, reject) => {
+      const child = spawn('bash', ['-c', command], {detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: {...process.env, ...this.env}})
+      const out: Buffer[] = []
+      const err: Buffer[] = []
+      const pending = {stdout: '', stderr: ''}
+      const feed = (chunk: Buffer, stream: 'stdout' | 'stderr') => {
+        (stream === 'stdout' ? out : err).push(chunk)
+        if (!options.onLine) return
+        const lines = (pending[stream] + chunk.toString()).split(/\r?\n/)
+        pending[stream] = lines.pop() ?? ''
+        for (const line of lines) options.onLine(line, stream)
+      }
+      child.stdout.on('data', (chunk: Buffer) => { feed(chunk, 'stdout') })
+      child.stderr.on('data', (chunk: Buffer) => { feed(chunk, 'stderr') })
+      const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL')
+        } catch {
+          // Already gone.
+        }
+        reject(commandTimeoutError(this.target.name, options.timeoutMs!))
+      }, options.timeoutMs)
+      child.on('error', reject)
+      child.on('close', (code, signal) => {
+        clearTimeout(timer)
+        for (const stream of ['stdout', 'stderr'] as const) if (pending[stream]) options.onLine?.(pending[stream], stream)
+        resolve({code, signal: signal?.replace(/^SIG/, '') ?? null, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()})
+      })
+      child.stdin.end(options.stdin ?? '')
+    })
+  }
+}
