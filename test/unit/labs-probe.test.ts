@@ -9,15 +9,15 @@ import {FakeSession} from '../helpers/fake-session.js'
 const like = (pattern: RegExp): unknown => expect.stringMatching(pattern)
 
 
-/** What `curl -w '\n@@chaos-lab status %{http_code}\n'` prints for one request. */
+/** What `curl -w '\n@@chaos-lab status %{http_code} %{url_effective}\n'` prints for one request. */
 function curlOutput(n: string, status: number, body: string): string {
-  return `@@chaos-lab n ${n}\n${body}\n@@chaos-lab status ${status}\n`
+  return `${body}\n@@chaos-lab status ${status} http://127.0.0.1:8003/api/v1/fizzbuzz/${n}\n`
 }
 
 /** A fake VM's answer to the probe command: `answer(n)` gives each request's status and body. */
 function serve(answer: (n: string) => {status: number; body: string}) {
   return (command: string) => {
-    const inputs = /for n in ([^;]+);/.exec(command)?.[1]?.trim().split(/\s+/) ?? []
+    const inputs = [...command.matchAll(/fizzbuzz\/(\w+)/g)].map((match) => match[1] ?? '')
     return {stdout: inputs.map((n) => { const a = answer(n); return curlOutput(n, a.status, a.body) }).join('')}
   }
 }
@@ -58,7 +58,7 @@ describe('the FizzBuzz probe', () => {
 
   it('asks everything in one command and reads the answers back', () => {
     const command = fizzbuzzCommand('http://127.0.0.1:8003/api/v1/fizzbuzz', [15, 'chaos'])
-    expect(command).toBe(`for n in 15 chaos; do echo "@@chaos-lab n $n"; curl -s --max-time 5 -w '\\n@@chaos-lab status %{http_code}\\n' http://127.0.0.1:8003/api/v1/fizzbuzz/"$n"; done`)
+    expect(command).toBe(`curl -s -g --max-time 5 -w '\\n@@chaos-lab status %{http_code} %{url_effective}\\n' http://127.0.0.1:8003/api/v1/fizzbuzz/15 http://127.0.0.1:8003/api/v1/fizzbuzz/chaos`)
     expect(parseProbeOutput(curlOutput('15', 200, '{"result":"FizzBuzz"}') + curlOutput('x', 502, '<html>\n<b>bad</b>\n</html>'))).toEqual([
       {input: '15', status: 200, body: '{"result":"FizzBuzz"}'},
       {input: 'x', status: 502, body: '<html>\n<b>bad</b>\n</html>'},

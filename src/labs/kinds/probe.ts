@@ -30,10 +30,14 @@ export function pickNumbers(random: () => number): number[] {
 export const BAD_INPUT = 'chaos'
 const MARK = '@@chaos-lab'
 
-/** One SSH exec asks everything: `@@chaos-lab n N` then the body, then `@@chaos-lab status CODE`. */
+/**
+ * One curl asks everything (one process on the machine, not one per number): each answer's body, then
+ * `@@chaos-lab status CODE URL` (CODE 000: no connection).
+ */
 export function fizzbuzzCommand(url: string, inputs: readonly (number | string)[]): string {
   const base = url.endsWith('/') ? url : `${url}/`
-  return `for n in ${inputs.join(' ')}; do echo "${MARK} n $n"; curl -s --max-time 5 -w '\\n${MARK} status %{http_code}\\n' ${shellQuote(base)}"$n"; done`
+  const urls = inputs.map((input) => shellQuote(`${base}${encodeURIComponent(String(input))}`))
+  return `curl -s -g --max-time 5 -w '\\n${MARK} status %{http_code} %{url_effective}\\n' ${urls.join(' ')}`
 }
 
 export interface ProbeAnswer {
@@ -44,17 +48,16 @@ export interface ProbeAnswer {
 
 export function parseProbeOutput(stdout: string): ProbeAnswer[] {
   const answers: ProbeAnswer[] = []
-  let current: ProbeAnswer | undefined
+  let body = ''
+  const end = new RegExp(`^${MARK} status (\\d+) (\\S+)$`)
   for (const line of stdout.split('\n')) {
-    const start = new RegExp(`^${MARK} n (\\S+)$`).exec(line)
-    const status = new RegExp(`^${MARK} status (\\d+)$`).exec(line)
-    if (start) {
-      current = {input: start[1] ?? '', status: undefined, body: ''}
-      answers.push(current)
-    } else if (status && current) {
-      current.status = Number(status[1])
-    } else if (current && current.status === undefined) {
-      current.body += current.body ? `\n${line}` : line
+    const match = end.exec(line)
+    if (match) {
+      const input = decodeURIComponent(match[2]?.split('/').pop() ?? '')
+      answers.push({input, status: Number(match[1]), body: body.replace(/\n+$/, '')})
+      body = ''
+    } else if (line || body) {
+      body += body ? `\n${line}` : line
     }
   }
   return answers
