@@ -224,13 +224,12 @@ describe.skipIf(skip !== undefined)('the lab VM, provisioned over SSH by the bui
       await new Promise((resolveWait) => setTimeout(resolveWait, 5000))
       const result = await check('lesson-2')
       const checks = result.json.checks as {id: string; status: string; message: string}[]
-      // Every answer, the evidence and both fixes pass. The experiment itself must have run (not blocked, not an
-      // error); whether users saw errors under TCG's slow restarts is printed, not asserted (see the issue note).
-      expect(checks.filter((c) => c.id !== 'killer-while-under-load' && c.status !== 'pass'), JSON.stringify(checks, null, 1)).toEqual([])
+      // Every check passes, the experiment included: killer_while.sh waits for A to answer again before it
+      // attacks B, however slowly the TCG VM restarts it, so users never lose both instances at once.
       const experiment = checks.find((c) => c.id === 'killer-while-under-load')
-      expect(['pass', 'fail']).toContain(experiment?.status)
       console.log(`killer-while under load on the TCG VM: ${experiment?.status} (${experiment?.message})`)
-      expect(result.code).toBe(experiment?.status === 'pass' ? 0 : 1)
+      expect(checks.filter((c) => c.status !== 'pass'), JSON.stringify(checks, null, 1)).toEqual([])
+      expect(result.code).toBe(0)
       // The experiment left the VM as it found it.
       expect((await vm.ssh('systemctl is-active faas001_a faas001_b')).stdout.trim().split('\n')).toEqual(['active', 'active'])
     }, 10 * 60_000)

@@ -3,7 +3,8 @@
 // safely (the FizzBuzz API on loopback, mystery000; mystery001 is only compiled, never run here).
 import {spawn, spawnSync, type SpawnSyncReturns} from 'node:child_process'
 import {chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:net'
+import {createServer as createHttpServer} from 'node:http'
+import {createServer, type AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -28,6 +29,17 @@ function has(command: string): boolean {
 
 function run(command: string, args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
   return spawnSync(command, args, {encoding: 'utf8', env: {...process.env, ...env}, timeout: 80_000})
+}
+
+/** run(), without blocking this process: for scripts that talk to a server the test itself runs. */
+function runAsync(command: string, args: string[], env: Record<string, string> = {}): Promise<{code: number | null; stdout: string}> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'inherit'], timeout: 80_000})
+    let stdout = ''
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+    child.on('error', reject)
+    child.on('close', (code) => { resolve({code, stdout}) })
+  })
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'chaos-lab-prov-'))
@@ -165,12 +177,16 @@ describe('lib/common.sh', () => {
 
 describe('the killers', () => {
   // A fake systemctl that answers `systemctl show -p MainPID --value UNIT` from files, and real victims.
-  function fakeSystemd(pids: Record<string, number>): {bin: string; dir: string} {
+  function fakeSystemd(pids: Record<string, number>, ports: Record<string, number> = {}): {bin: string; dir: string} {
     const dir = mkdtempSync(join(scratch, 'systemd-'))
     const bin = join(dir, 'bin')
     spawnSync('mkdir', [bin])
     for (const [unit, pid] of Object.entries(pids)) writeFileSync(join(dir, unit), `${pid}\n`)
-    writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\nfor a; do u=$a; done\ncat "${dir}/$u" 2>/dev/null || echo 0\n`)
+    for (const [unit, port] of Object.entries(ports)) {
+      writeFileSync(join(dir, `${unit}.ExecStart`), `{ path=/usr/bin/python3 ; argv[]=/usr/bin/python3 /opt/chaos-lab/fizzbuzz/fizzbuzz_api.py ${port} ; ignore_errors=no ; pid=0 ; code=(null) ; status=0/0 }\n`)
+    }
+    // `systemctl show -p MainPID --value UNIT` prints the PID; `-p ExecStart` what systemd shows for the unit.
+    writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\nfor a; do u=$a; done\ncase "$*" in\n*is-active*) cat "${dir}/$u.state" 2>/dev/null || echo active ;;\n*ExecStart*) cat "${dir}/$u.ExecStart" 2>/dev/null ;;\n*) cat "${dir}/$u" 2>/dev/null || echo 0 ;;\nesac\n`)
     writeFileSync(join(bin, 'sudo'), '#!/bin/sh\nexec "$@"\n')
     chmodSync(join(bin, 'systemctl'), 0o755)
     chmodSync(join(bin, 'sudo'), 0o755)
@@ -199,6 +215,40 @@ describe('the killers', () => {
     expect(result.stdout).toContain(`faas001_a [1/2]: sent SIGTERM to its main process ${a.pid}`)
     expect(result.stdout).toMatch(/faas001_b \[2\/2\]: not running, skipped/)
     expect(await a.ended).toBe('SIGTERM')
+  })
+
+  it('killer_while.sh waits until the instance it attacked answers HTTP again before it attacks the next', async () => {
+    const a = await victim()
+    const b = await victim()
+    const server = createHttpServer((_request, response) => { response.end('ok') })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const {port} = server.address() as AddressInfo
+    try {
+      const {bin} = fakeSystemd({faas001_a: a.pid, faas001_b: b.pid}, {faas001_a: port})
+      const result = await runAsync('bash', [join(provisioning, 'files', 'chapter2', 'killer_while.sh')], {
+        PATH: `${bin}:${process.env.PATH ?? ''}`, KILLS: '1', INTERVAL: '0.1', PAUSE: '0', READY_WAIT: '5',
+      })
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(new RegExp(`faas001_a answers on port ${port} again \\(after \\d+\\.\\ds\\)[\\s\\S]*faas001_b \\[1/1\\]: sent SIGTERM`))
+      expect(await b.ended).toBe('SIGTERM')
+    } finally {
+      server.close()
+    }
+  })
+
+  it('killer_while.sh goes on after READY_WAIT when the instance does not come back, at once when it failed', async () => {
+    const a = await victim()
+    const {bin, dir} = fakeSystemd({faas001_a: a.pid, faas001_b: 0}, {faas001_a: 9})
+    const killerWhile = (waitSec: string) => run('bash', [join(provisioning, 'files', 'chapter2', 'killer_while.sh')], {
+      PATH: `${bin}:${process.env.PATH ?? ''}`, KILLS: '1', INTERVAL: '0.1', PAUSE: '0', READY_WAIT: waitSec,
+    })
+    const slow = killerWhile('1')
+    expect(slow.status).toBe(0)
+    expect(slow.stdout).toMatch(/faas001_a did not answer on port 9 within 1s: going on anyway[\s\S]*faas001_b \[1\/1\]: not running, skipped/)
+    writeFileSync(join(dir, 'faas001_a.state'), 'failed\n')
+    const failed = killerWhile('60')
+    expect(failed.status).toBe(0)
+    expect(failed.stdout).toMatch(/faas001_a has failed and stays down \(see systemctl status faas001_a\): going on/)
   })
 
   it('cereal_killer.sh kills A, waits, then kills B', async () => {
