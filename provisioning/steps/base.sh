@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Step "base": packages, the learner account (passwordless sudo, the provisioner's SSH keys), SSH keys only,
-# no swap, the OOM killer on time, and dbus + systemd-logind running. Idempotent: a rerun changes nothing.
+# no swap, and dbus + systemd-logind running. Idempotent: a rerun changes nothing.
 set -euo pipefail
 # shellcheck disable=SC2034 # STEP is used by lib/common.sh
 STEP=base
@@ -147,20 +147,6 @@ if [[ -f /etc/fstab ]]; then
   [[ $FILE_CHANGED == no ]] || systemctl daemon-reload
 fi
 [[ -z $(swapon --show=NAME --noheadings 2>/dev/null) ]] || die "swap is still active: $(swapon --show --noheadings)"
-
-# ------------------------------------------------------------------------------------------------ OOM on time
-# See files/base/chaos-lab-oom.conf: applied at every boot by systemd-tmpfiles, and now.
-install_file "$PROV_DIR/files/base/chaos-lab-oom.conf" /etc/tmpfiles.d/chaos-lab-oom.conf 0644 root:root
-lru=/sys/kernel/mm/lru_gen
-if [[ ! -e $lru/min_ttl_ms ]]; then
-  warn "this kernel has no multi-generational LRU ($lru): mystery001 may take minutes to meet the OOM killer"
-elif [[ ! -w $lru/min_ttl_ms ]]; then
-  log "$lru is read-only here (a container?): the OOM settings are the host's"
-elif [[ $(cat "$lru/min_ttl_ms") != 1000 ]]; then
-  echo y >"$lru/enabled"
-  echo 1000 >"$lru/min_ttl_ms"
-  log "multi-generational LRU on, min_ttl_ms 1000: the OOM killer comes when memory runs out, without minutes of thrashing"
-fi
 
 # ------------------------------------------------------------------------------------------------ dbus + logind
 # Without dbus, `systemctl` as a user fails ("Failed to connect to bus"); without logind (libpam-systemd), SSH
