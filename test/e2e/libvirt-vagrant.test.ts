@@ -221,12 +221,12 @@ describe.skipIf(skip !== undefined)('chaos-lab on Vagrant + libvirt (real VM, QE
     expect((result.json as {snapshots: string[]}).snapshots).toContain('chaos-lab-pristine')
   }), 10 * MINUTE)
 
-  it('up on the running VM is quick and changes nothing', () => step(async () => {
+  it('up on the running VM changes nothing', () => step(async () => {
     const result = await phase('up #3 (already up)', () => cli(['up', '--dir', lab, '--json'], {timeoutMs: 10 * MINUTE}))
     expect(result.code, describeResult(result)).toBe(0)
     expect(result.json).toMatchObject({snapshot: 'kept', provision: {changed: false}})
-    // Vagrant (Ruby) starts three times (up, ssh-config, snapshot list): seconds each, no boot, no provisioning.
-    expect(result.ms).toBeLessThan(3 * MINUTE)
+    // Vagrant (Ruby) starts three times (up, ssh-config, snapshot list): no boot, no provisioning. How long that
+    // takes is measured by `npm run bench -- libvirt`, not asserted here.
   }), 10 * MINUTE)
 
   it('destroy leaves no domain and no volume but the shared box volume', () => step(async () => {

@@ -48,7 +48,6 @@ describe.skipIf(vmSkip !== undefined)('the real-VM test harness', () => {
     report(`cached reuse took ${seconds.toFixed(2)} s`)
     expect(again.built).toBe(false)
     expect(again.key).toBe(image.key)
-    expect(seconds).toBeLessThan(5)
   })
 
   it('is an x86_64 machine', async () => {

@@ -16,6 +16,12 @@ export interface StartContainerOptions {
   /** Memory limit of the whole container (a cgroup v1 memory limit, swap included); default 1024 MB. */
   memoryMb?: number
   /**
+   * CPU time the whole container may use, in CPUs (a cgroup v1 CFS quota: 0.1 is a tenth of one core); default
+   * no limit. Containers whose quotas add up to less than the host's cores each get their own share, as VMs on
+   * hosts of their own would.
+   */
+  cpus?: number
+  /**
    * Give the container a route to the outside (for apt): turns on IPv4 forwarding on the host and adds an
    * iptables MASQUERADE rule for the container's /30, removed again by stop(). Default false.
    */
@@ -44,6 +50,8 @@ export interface Container extends SshEndpoint {
   ssh(command: string, options?: SshOptions): Promise<SshResult>
   /** Powers the container off (SIGTERM to systemd-nspawn, bounded), then removes all it used. Idempotent. */
   stop(): Promise<void>
+  /** Sets (or, with undefined, lifts) the container's CPU limit, as the `cpus` option does at start. */
+  limitCpu(cpus: number | undefined): void
 }
 
 const NETNS_PREFIX = 'chaos-lab-ct-'
@@ -61,8 +69,8 @@ interface Hierarchy {
  * on a hybrid host the name=systemd and unified ones, where systemd-nspawn puts its "supervisor" and
  * "payload" cgroups below its own (at the root, two containers would share them).
  */
-function cgroupHierarchies(): {memory?: Hierarchy; systemd?: Hierarchy; unified?: Hierarchy} {
-  const mounts: {memory?: string; systemd?: string; unified?: string} = {}
+function cgroupHierarchies(): {memory?: Hierarchy; systemd?: Hierarchy; unified?: Hierarchy; cpu?: Hierarchy} {
+  const mounts: {memory?: string; systemd?: string; unified?: string; cpu?: string} = {}
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [left, right] = line.split(' - ')
     if (!left || !right) continue
@@ -70,26 +78,28 @@ function cgroupHierarchies(): {memory?: Hierarchy; systemd?: Hierarchy; unified?
     const [fstype, , superOptions = ''] = right.split(' ')
     const options = superOptions.split(',')
     if (fstype === 'cgroup' && options.includes('memory')) mounts.memory ??= point
+    if (fstype === 'cgroup' && options.includes('cpu')) mounts.cpu ??= point
     if (fstype === 'cgroup' && options.includes('name=systemd')) mounts.systemd ??= point
     if (fstype === 'cgroup2') mounts.unified ??= point
   }
-  const own: {memory?: string; systemd?: string; unified?: string} = {}
+  const own: {memory?: string; systemd?: string; unified?: string; cpu?: string} = {}
   for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
     const match = /^(\d+):([^:]*):(.*)$/.exec(line)
     if (!match) continue
     const controllers = (match[2] ?? '').split(',')
     if (controllers.includes('memory')) own.memory = match[3]
+    if (controllers.includes('cpu')) own.cpu = match[3]
     if (controllers.includes('name=systemd')) own.systemd = match[3]
     if (match[1] === '0' && match[2] === '') own.unified = match[3]
   }
-  const pick = (key: 'memory' | 'systemd' | 'unified') => {
+  const pick = (key: 'memory' | 'systemd' | 'unified' | 'cpu') => {
     const mount = mounts[key]
     const ownPath = own[key]
     return mount !== undefined && ownPath !== undefined ? {mount, own: ownPath} : undefined
   }
   const memory = pick('memory')
   // Only a hybrid host (v1 memory controller present) is supported, so cgroup2 here is the unified one.
-  return memory ? {memory, systemd: pick('systemd'), unified: pick('unified')} : {}
+  return memory ? {memory, systemd: pick('systemd'), unified: pick('unified'), cpu: pick('cpu')} : {}
 }
 
 /** Every PID in a cgroup and its descendants (v1 cgroup.procs lists only the cgroup's own). */
@@ -146,7 +156,7 @@ export function nspawnUnavailableReason(): string | undefined {
  * 10.213.0.0/16, inside a cgroup v1 memory limit. SSH answers at the container's address, port 22.
  */
 export async function startContainer(options: StartContainerOptions): Promise<Container> {
-  const {image, name, memoryMb = 1024, internet = false, bootTimeoutMs = 60_000} = options
+  const {image, name, memoryMb = 1024, cpus, internet = false, bootTimeoutMs = 60_000} = options
   const unavailable = nspawnUnavailableReason()
   if (unavailable) throw new Error(`startContainer: systemd-nspawn cannot run containers here: ${unavailable}.`)
   if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(name)) throw new Error(`startContainer: bad container name "${name}" (a-z, 0-9, '-').`)
@@ -159,10 +169,19 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
   const merged = path.join(dir, 'root')
   const consoleLog = path.join(dir, 'console.log')
   const hierarchies = cgroupHierarchies()
-  const cgroups = [hierarchies.memory, hierarchies.systemd, hierarchies.unified]
+  const cgroups = [hierarchies.memory, hierarchies.systemd, hierarchies.unified, hierarchies.cpu]
     .filter((hierarchy): hierarchy is Hierarchy => hierarchy !== undefined)
     .map((hierarchy) => path.join(hierarchy.mount, hierarchy.own, tag))
   const memoryCgroup = cgroups[0] ?? ''
+  const cpuCgroup = hierarchies.cpu ? cgroups.at(-1) : undefined
+  const limitCpu = (limit: number | undefined) => {
+    if (!cpuCgroup || (limit !== undefined && !(limit > 0))) {
+      throw new Error(`startContainer: cannot limit ${name} to ${limit} CPUs (${cpuCgroup ? 'give a positive number' : 'no cgroup v1 cpu controller is mounted'}).`)
+    }
+    const periodUs = 100_000
+    writeFileSync(path.join(cpuCgroup, 'cpu.cfs_period_us'), String(periodUs))
+    writeFileSync(path.join(cpuCgroup, 'cpu.cfs_quota_us'), limit === undefined ? '-1' : String(Math.max(1000, Math.round(limit * periodUs))))
+  }
   let subnet: Subnet | undefined
   // Its host is filled in once the address is known; until then there is no shared connection to close.
   const endpoint: SshEndpoint = {host: '', port: 22, user: 'admin', identityFile: image.privateKeyPath, name, controlDir: dir}
@@ -221,6 +240,7 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
     if (existsSync(path.join(memoryCgroup, 'memory.memsw.limit_in_bytes'))) {
       writeFileSync(path.join(memoryCgroup, 'memory.memsw.limit_in_bytes'), bytes)
     }
+    if (cpus !== undefined) limitCpu(cpus)
 
     subnet = claimSubnet(SUBNETS)
     // Unique per container: systemd-nspawn keeps per-machine state under /run by this name.
@@ -290,6 +310,7 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
       pid,
       bootMs,
       ssh: (command, sshOptions) => sshExec(endpoint, command, sshOptions),
+      limitCpu,
       stop: async () => {
         if (stopped) return
         stopped = true
