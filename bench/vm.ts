@@ -1,7 +1,8 @@
 /**
  * Benchmarks on the real test VM (the same Debian image and QEMU boot as the e2e tests):
  * - provision: the first provisioning against a no-op rerun, in the same run;
- * - check: `chaos-lab check lesson-1` against a raw `ssh` running the same probe commands in one session.
+ * - check: `chaos-lab check lesson-1` against a raw `ssh` (a fresh login, as check makes) running the same probe
+ *   commands in one session.
  */
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync} from 'node:fs'
@@ -47,7 +48,8 @@ export async function benchWithVm(root: string, sections: string[]): Promise<str
     if (sections.includes('check')) {
       const script = lessonProbeScript('lesson-1')
       const times = interleaved({
-        raw: () => timed('ssh', [...sshArgs(vm), '--', script], env).ms,
+        // A login of its own each time, as `chaos-lab check` makes (the harness would reuse a shared connection).
+        raw: () => timed('ssh', [...sshArgs({...vm, controlDir: undefined}), '--', script], env).ms,
         check: () => timed(process.execPath, [bin, 'check', 'lesson-1', ...target, '--memory', '1024', '--cpus', '2', '--json'], env).ms,
       }, 5)
       lines.push(ratioLine('check lesson-1 / raw ssh, same probes', times.check!, times.raw!, 1.5))
