@@ -5,8 +5,9 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {CommandBatcher, parseFrame} from '../../src/ssh/batch.js'
-import {ConnectionLostError, type ExecResult} from '../../src/ssh/session.js'
+import {ConnectionLostError, connectSsh, type ExecResult} from '../../src/ssh/session.js'
 import {FakeSession} from '../helpers/fake-session.js'
+import {startFakeSshServer} from '../helpers/fake-ssh-server.js'
 import {LocalBashSession} from '../helpers/local-bash-session.js'
 
 const TARGET = {host: '127.0.0.1', port: 22, user: 'chaos', identityFile: 'k', name: 'vm'}
@@ -83,6 +84,30 @@ echo second line`,
       expect(readdirSync(tmp)).toEqual([])
     } finally {
       rmSync(tmp, {recursive: true, force: true})
+    }
+  })
+})
+
+describe('CommandBatcher over a real ssh2 connection', () => {
+  it('sends the script as the channel\'s stdin and reads the reports as they stream back', async () => {
+    // The in-process SSH server hands `exec bash -s` and its stdin to a local bash, as sshd would.
+    const server = await startFakeSshServer({rules: [['exec bash -s', async ({stdin}) => {
+      const result = await new LocalBashSession().exec('exec bash -s', {stdin})
+      return {stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1}
+    }]]})
+    const session = await connectSsh(server.target, {knownHosts: server.knownHosts})
+    try {
+      const batcher = new CommandBatcher(session)
+      const results = await Promise.all([batcher.exec('echo one'), batcher.exec('echo two >&2; exit 4'), batcher.exec('printf "%s\\n" a b c')])
+      expect(results).toEqual([
+        {code: 0, signal: null, stdout: 'one\n', stderr: ''},
+        {code: 4, signal: null, stdout: '', stderr: 'two\n'},
+        {code: 0, signal: null, stdout: 'a\nb\nc\n', stderr: ''},
+      ])
+      expect(server.requests.map((request) => request.command)).toEqual(['exec bash -s'])
+    } finally {
+      await session.close()
+      await server.close()
     }
   })
 })
