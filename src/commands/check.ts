@@ -12,10 +12,11 @@ import {formatTable} from '../report/table.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {fleetFlags, targetFlags, verboseFlag} from '../cli/flags.js'
 import {checkClass} from '../lifecycle/check-fleet.js'
+import {prose} from '../cli/prose.js'
 
 export default class Check extends BaseCommand<typeof Check> {
   static override summary = 'Check, over SSH, what you did in a lesson: what passes, what is missing, and a hint for each.'
-  static override description = `Runs the lesson's checks (labs/<lesson>/lab.yaml) against the lab VM over one SSH connection: your
+  static override description = prose(`Runs the lesson's checks (labs/<lesson>/lab.yaml) against the lab VM over one SSH connection: your
 answers in ~/answers/<lesson>.yaml against the truth computed in the VM, the state of the VM, and small
 experiments that the check runs itself and cleans up after. Hints say where to look, never the answer.
 
@@ -31,7 +32,7 @@ each; --report DIR writes hosts/HOST.json, matrix.csv, junit.xml and report.html
 summary, exitCode, reportFiles}; the exit code is the worst host's.
 
 Exit codes: 0 every check passed; 1 some check failed, is blocked or could not run (an error is never 0);
-2 bad usage or an unknown lesson; 3 the VM could not be reached, or the connection dropped during the run.`
+2 bad usage or an unknown lesson; 3 the VM could not be reached, or the connection dropped during the run.`)
 
   static override examples = [
     {description: 'Check chapter 2 in the lab folder\'s VM', command: '<%= config.bin %> <%= command.id %> lesson-2'},

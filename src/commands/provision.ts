@@ -3,10 +3,11 @@ import {Flags} from '@oclif/core'
 import {provisionFleet, provisionTarget} from '../lifecycle/provision.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {fleetFlags, profileFlag, targetFlags, verboseFlag} from '../cli/flags.js'
+import {prose} from '../cli/prose.js'
 
 export default class Provision extends BaseCommand<typeof Provision> {
   static override summary = 'Install the chapter\'s tools, programs and services in the lab VM (or existing hosts) over SSH.'
-  static override description = `Runs the provisioning steps (base, desktop, chapter2) over SSH. Each finished step is stamped in the VM
+  static override description = prose(`Runs the provisioning steps (base, desktop, chapter2) over SSH. Each finished step is stamped in the VM
 (/var/lib/chaos-lab/state.json) with a hash of its inputs, so a rerun skips what is unchanged and a run cut off
 anywhere (Ctrl-C, lost connection, reboot) picks up where it stopped. The full log is kept in a file; on failure
 its path and the failing step's last lines are printed.
@@ -15,7 +16,7 @@ JSON: {target, profile, uploaded, changed, steps: [{name, status: done|skipped|f
 with --inventory: {inventory, hosts: [{host, status: ok|unreachable|error, exitCode, result?, error?}], summary, exitCode}.
 
 Exit codes: 0 provisioned, 2 bad usage or config, 3 a machine could not be reached or a step failed (with
---inventory: the worst host's code).`
+--inventory: the worst host's code).`)
 
   static override examples = [
     {description: 'Provision the lab folder\'s VM (after `chaos-lab up`, or to repair it)', command: '<%= config.bin %> <%= command.id %>'},

@@ -3,10 +3,11 @@ import {Args, Flags} from '@oclif/core'
 import {prepareFleetReset, prepareReset} from '../lifecycle/reset.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {fleetFlags, targetFlags, verboseFlag} from '../cli/flags.js'
+import {prose} from '../cli/prose.js'
 
 export default class Reset extends BaseCommand<typeof Reset> {
   static override summary = 'Put a lab VM (or one lesson, or a whole class) back to a clean state, after backing up the learner\'s work.'
-  static override description = `Without a lesson: restores the VM's chaos-lab-pristine snapshot (taken by \`chaos-lab up\`) without provisioning again.
+  static override description = prose(`Without a lesson: restores the VM's chaos-lab-pristine snapshot (taken by \`chaos-lab up\`) without provisioning again.
 With a lesson: runs that lesson's own reset (lesson-2: a fresh answer sheet, the original unit files and nginx
 config, services restarted with their start-limit state cleared, the chapter folder restored), on any machine.
 
@@ -17,7 +18,7 @@ reset. To give a learner their work back:
 
 Asks first; --yes for scripts (without a terminal and without --yes it refuses, exit 2).
 JSON: {target, scope: "vm"|LESSON, backup: {file, bytes, paths}}; with --inventory, one entry per host.
-Exit codes: 0 reset, 2 bad usage/config or not confirmed, 3 a machine could not be reached or the backup failed.`
+Exit codes: 0 reset, 2 bad usage/config or not confirmed, 3 a machine could not be reached or the backup failed.`)
 
   static override examples = [
     {description: 'Reset lesson 2 for the learner in this lab folder', command: '<%= config.bin %> <%= command.id %> lesson-2'},

@@ -3,13 +3,14 @@ import {Args, Flags} from '@oclif/core'
 import {openShell} from '../lifecycle/shell.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {targetFlags} from '../cli/flags.js'
+import {prose} from '../cli/prose.js'
 
 export default class Ssh extends BaseCommand<typeof Ssh> {
   static override summary = 'Open a shell in the lab VM as the learner (chaos), or run one command there.'
-  static override description = `Uses OpenSSH with the key chaos-lab logs in with and the host key it recorded, so a changed VM is refused.
+  static override description = prose(`Uses OpenSSH with the key chaos-lab logs in with and the host key it recorded, so a changed VM is refused.
 Anything after -- runs instead of an interactive shell; its exit code becomes chaos-lab's.
 
-Exit codes: the remote shell's own, 2 bad usage or config, 3 the VM could not be reached.`
+Exit codes: the remote shell's own, 2 bad usage or config, 3 the VM could not be reached.`)
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -2,15 +2,16 @@ import {fleetStatus} from '../lifecycle/fleet-status.js'
 import {machineStatus} from '../lifecycle/machine.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {fleetFlags, verboseFlag} from '../cli/flags.js'
+import {prose} from '../cli/prose.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show whether the lab VM exists and runs, and which snapshots it has.'
-  static override description = `Reads \`vagrant status\` (or, for provider ssh, tries to connect).
+  static override description = prose(`Reads \`vagrant status\` (or, for provider ssh, tries to connect).
 JSON shape: {dir, provider, machine, state, snapshots}. State is Vagrant's (running, poweroff, shutoff,
 not_created…) or reachable/unreachable for provider ssh. With --inventory: every host's reachability and
 provisioning steps, {inventory, hosts: [{host, status, exitCode, result: {provisioned, uptimeSeconds}}], summary, exitCode}.
 
-Exit codes: 0 status read, 2 bad usage or config, 3 Vagrant could not be driven (with --inventory: a host unreachable).`
+Exit codes: 0 status read, 2 bad usage or config, 3 Vagrant could not be driven (with --inventory: a host unreachable).`)
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

@@ -4,15 +4,16 @@ import {PROVIDERS} from '../config/schema.js'
 import {bringUp} from '../lifecycle/machine.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {verboseFlag} from '../cli/flags.js'
+import {prose} from '../cli/prose.js'
 
 export default class Up extends BaseCommand<typeof Up> {
   static override summary = 'Create the book\'s lab VM with Vagrant and provision it.'
-  static override description = `Renders the Vagrantfile from chaos-lab.yaml, runs \`vagrant up\`, connects over SSH (recording the VM's
+  static override description = prose(`Renders the Vagrantfile from chaos-lab.yaml, runs \`vagrant up\`, connects over SSH (recording the VM's
 host key in .chaos-lab/known_hosts), provisions the chapter's tools, programs and services, and takes the snapshot
 \`chaos-lab-pristine\` that \`chaos-lab reset\` restores. Running it again on a running VM is quick and changes nothing.
 With provider ssh it provisions the existing host instead.
 
-Exit codes: 0 ready, 2 bad usage or config, 3 Vagrant, the provider or the VM could not be driven.`
+Exit codes: 0 ready, 2 bad usage or config, 3 Vagrant, the provider or the VM could not be driven.`)
 
   static override examples = [
     {description: 'Create the lab in the current folder (after `chaos-lab init`)', command: '<%= config.bin %> <%= command.id %>'},

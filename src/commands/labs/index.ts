@@ -1,5 +1,6 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {loadAllLessons} from '../../labs/load.js'
+import {prose} from '../../cli/prose.js'
 
 export interface LessonSummary {
   id: string
@@ -10,10 +11,10 @@ export interface LessonSummary {
 
 export default class Labs extends BaseCommand<typeof Labs> {
   static override summary = 'List the lessons that `chaos-lab check` can verify.'
-  static override description = `One line per lesson: its id (what \`chaos-lab check\` takes), its title and how many checks it has.
+  static override description = prose(`One line per lesson: its id (what \`chaos-lab check\` takes), its title and how many checks it has.
 JSON shape: {lessons: [{id, title, description, checks}]}.
 
-Exit codes: 0 listed, 2 a lab definition is invalid.`
+Exit codes: 0 listed, 2 a lab definition is invalid.`)
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 

@@ -4,6 +4,7 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {sheetShownAs} from '../../labs/answers.js'
 import {loadLesson} from '../../labs/load.js'
 import type {Check, Lab} from '../../labs/schema.js'
+import {prose} from '../../cli/prose.js'
 
 export interface ShownCheck {
   id: string
@@ -44,11 +45,11 @@ export function showLesson(lab: Lab): ShownLesson {
 
 export default class LabsShow extends BaseCommand<typeof LabsShow> {
   static override summary = 'Show what a lesson checks: each check\'s title and the questions of its answer sheet.'
-  static override description = `Prints the checks of one lesson in the order they are reported, with the questions you answer in the
+  static override description = prose(`Prints the checks of one lesson in the order they are reported, with the questions you answer in the
 answer sheet (never the answers). JSON shape: {lesson, title, description, answerSheet?, checks: [{id, title,
 kind, question?, key?, needs}]}.
 
-Exit codes: 0 shown, 2 unknown lesson or invalid lab definition.`
+Exit codes: 0 shown, 2 unknown lesson or invalid lab definition.`)
 
   static override examples = ['<%= config.bin %> <%= command.id %> lesson-2', '<%= config.bin %> <%= command.id %> lesson-1 --json']
 
