@@ -161,13 +161,20 @@ describe.skipIf(skip !== undefined)('a class of 8 machines over SSH (systemd-nsp
   it('a machine killed in the middle of `check` is reported unreachable; the other 7 finish; exit code 3', async () => {
     const victim = byName(VICTIM)
     // Keep the victim's run busy for a few seconds: faas001-a-active retries (3 tries, 2 s apart) while the
-    // unit is stopped, so the kill lands in the middle of its checks.
+    // unit is stopped. The kill lands when the first batch of checks has reported (its `bash -s` has come and
+    // gone in the victim) and the retries are still going: in the middle of its checks, however loaded the host.
     expect((await victim.ssh('sudo -n systemctl stop faas001_a')).code).toBe(0)
     const report = join(work, 'report-kill')
     const size = ['--memory', String(shown.memoryMb), '--cpus', String(shown.cpus)]
     const run = runCli(['check', 'lesson-1', '--inventory', inventory, '--report', report, ...size, '--json'], {env, timeoutMs: 300_000})
     const cli = await waitForCliConnection(victim.host, 60_000)
-    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const batchRunning = () => victim.commandLines().some((line) => line.trim() === 'bash -s')
+    let sawBatch = false
+    for (let poll = 0; poll < 600 && !(sawBatch && !batchRunning()); poll++) {
+      sawBatch ||= batchRunning()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    say(`${VICTIM}: first batch of checks ${sawBatch ? 'seen and done' : 'never seen (the kill comes after 12 s)'}`)
     const killedAt = Date.now()
     // A crash, not a shutdown: SIGKILL to systemd-nspawn; stop() then kills what is left in its cgroup and
     // removes the namespace.
