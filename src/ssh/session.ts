@@ -4,6 +4,7 @@ import type {ClientChannel, ConnectConfig} from 'ssh2'
 
 import {ChaosLabError, UnreachableError, UsageError, errorMessage} from '../errors.js'
 import {HostKeyChangedError, KnownHosts} from './known-hosts.js'
+import {lineSplitter} from './lines.js'
 import type {SshTarget} from './target.js'
 import {Semaphore} from '../util/semaphore.js'
 
@@ -132,23 +133,13 @@ class Ssh2Session implements SshSession {
         }
         const stdout: Buffer[] = []
         const stderr: Buffer[] = []
-        let pendingOut = ''
-        let pendingErr = ''
         let code: number | null = null
         let signal: string | null = null
         let sawExit = false
         let timer: NodeJS.Timeout | undefined
-        const emit = (chunk: Buffer, stream: 'stdout' | 'stderr') => {
-          if (!options.onLine) return
-          const text = (stream === 'stdout' ? pendingOut : pendingErr) + chunk.toString()
-          const lines = text.split(/\r?\n/)
-          const rest = lines.pop() ?? ''
-          if (stream === 'stdout') pendingOut = rest
-          else pendingErr = rest
-          for (const line of lines) options.onLine(line, stream)
-        }
-        channel.on('data', (chunk: Buffer) => { stdout.push(chunk); emit(chunk, 'stdout') })
-        channel.stderr.on('data', (chunk: Buffer) => { stderr.push(chunk); emit(chunk, 'stderr') })
+        const lines = lineSplitter(options.onLine)
+        channel.on('data', (chunk: Buffer) => { stdout.push(chunk); lines.push(chunk, 'stdout') })
+        channel.stderr.on('data', (chunk: Buffer) => { stderr.push(chunk); lines.push(chunk, 'stderr') })
         channel.on('exit', (exitCode: number | null, exitSignal?: string) => {
           sawExit = true
           code = exitCode ?? null
@@ -158,10 +149,7 @@ class Ssh2Session implements SshSession {
           if (timer) clearTimeout(timer)
           if (!sawExit && closeCode !== undefined && closeCode !== null) { sawExit = true; code = closeCode }
           if (!sawExit && closeSignal) { sawExit = true; signal = closeSignal.replace(/^SIG/, '') }
-          if (options.onLine) {
-            if (pendingOut) options.onLine(pendingOut, 'stdout')
-            if (pendingErr) options.onLine(pendingErr, 'stderr')
-          }
+          lines.end()
           if (!sawExit) {
             // Neither an exit status nor a signal: the command's fate is unknown, which is a failure.
             reject(this.closed || this.lostReason

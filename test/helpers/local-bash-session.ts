@@ -1,6 +1,7 @@
 import {spawn} from 'node:child_process'
 
 import {commandTimeoutError, type ExecOptions, type ExecResult, type SshSession} from '../../src/ssh/session.js'
+import {lineSplitter} from '../../src/ssh/lines.js'
 import type {SshTarget} from '../../src/ssh/target.js'
 
 /**
@@ -21,16 +22,9 @@ export class LocalBashSession implements Pick<SshSession, 'exec' | 'target'> {
       const child = spawn('bash', ['-c', command], {detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: {...process.env, ...this.env}})
       const out: Buffer[] = []
       const err: Buffer[] = []
-      const pending = {stdout: '', stderr: ''}
-      const feed = (chunk: Buffer, stream: 'stdout' | 'stderr') => {
-        (stream === 'stdout' ? out : err).push(chunk)
-        if (!options.onLine) return
-        const lines = (pending[stream] + chunk.toString()).split(/\r?\n/)
-        pending[stream] = lines.pop() ?? ''
-        for (const line of lines) options.onLine(line, stream)
-      }
-      child.stdout.on('data', (chunk: Buffer) => { feed(chunk, 'stdout') })
-      child.stderr.on('data', (chunk: Buffer) => { feed(chunk, 'stderr') })
+      const lines = lineSplitter(options.onLine)
+      child.stdout.on('data', (chunk: Buffer) => { out.push(chunk); lines.push(chunk, 'stdout') })
+      child.stderr.on('data', (chunk: Buffer) => { err.push(chunk); lines.push(chunk, 'stderr') })
       const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
         try {
           process.kill(-child.pid!, 'SIGKILL')
@@ -42,7 +36,7 @@ export class LocalBashSession implements Pick<SshSession, 'exec' | 'target'> {
       child.on('error', reject)
       child.on('close', (code, signal) => {
         clearTimeout(timer)
-        for (const stream of ['stdout', 'stderr'] as const) if (pending[stream]) options.onLine?.(pending[stream], stream)
+        lines.end()
         resolve({code, signal: signal?.replace(/^SIG/, '') ?? null, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()})
       })
       child.stdin.end(options.stdin ?? '')
