@@ -13,9 +13,9 @@
  * other 15 sit idle, so both sides see the same machine. Needs root, like the e2e tests.
  */
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, readdirSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {availableParallelism, loadavg, tmpdir} from 'node:os'
-import {basename, join} from 'node:path'
+import {join} from 'node:path'
 
 import {startFleet, writeIniInventory} from '../test/helpers/fleet/fleet.js'
 import {provisionedImage} from '../test/helpers/fleet/images.js'
@@ -41,17 +41,13 @@ function childrenCpu(): number {
 
 /**
  * CPU seconds used so far by every process of the containers, including the children they reaped (an SSH
- * session's sudo, systemctl, curl…). A container's processes are those in its cgroups, which the harness
- * names after the container's scratch directory (its random suffix makes the name unique).
+ * session's sudo, systemctl, curl…).
  */
 function targetsCpu(containers: readonly Container[]): number {
-  const tags = containers.map((container) => basename(container.dir))
   let total = 0
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
+  for (const pid of containers.flatMap((container) => container.pids())) {
     try {
-      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8')
-      if (tags.some((tag) => cgroup.includes(tag))) total += statCpu(readFileSync(`/proc/${entry}/stat`, 'utf8'))
+      total += statCpu(readFileSync(`/proc/${pid}/stat`, 'utf8'))
     } catch {
       // The process ended meanwhile.
     }

@@ -31,6 +31,7 @@ import {ROOT, isolatedEnv, runCli} from '../helpers/cli.js'
 import {readCsv, startFleet, waitForCliConnection, writeIniInventory} from '../helpers/fleet/fleet.js'
 import {aptSeededImage, markAptListsFresh, packagesImage} from '../helpers/fleet/images.js'
 import {ensureTestImage, requireContainers, requireTools, type Container} from '../helpers/vm/index.js'
+import {cmdlineOf} from '../helpers/vm/run.js'
 
 // Both throw when CI=true and something is missing. `ss` (iproute2) sees chaos-lab connect to the machine it kills.
 const skip = requireContainers() ?? requireTools(['ss', 'tar'])
@@ -168,7 +169,7 @@ describe.skipIf(skip !== undefined)('a class of 8 machines over SSH (systemd-nsp
     const size = ['--memory', String(shown.memoryMb), '--cpus', String(shown.cpus)]
     const run = runCli(['check', 'lesson-1', '--inventory', inventory, '--report', report, ...size, '--json'], {env, timeoutMs: 300_000})
     const cli = await waitForCliConnection(victim.host, 60_000)
-    const batchRunning = () => victim.commandLines().some((line) => line.trim() === 'bash -s')
+    const batchRunning = () => victim.pids().some((pid) => cmdlineOf(pid).trim() === 'bash -s')
     let sawBatch = false
     for (let poll = 0; poll < 600 && !(sawBatch && !batchRunning()); poll++) {
       sawBatch ||= batchRunning()

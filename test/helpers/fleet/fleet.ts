@@ -7,7 +7,7 @@ import {readFileSync, writeFileSync} from 'node:fs'
 
 import type {TestImage} from '../vm/image.js'
 import {startContainer, type Container} from '../vm/nspawn.js'
-import {sleep} from '../vm/run.js'
+import {cmdlineOf, sleep} from '../vm/run.js'
 
 /**
  * Starts one container per name, all at once, each with its own network namespace, sshd and memory limit.
@@ -40,14 +40,6 @@ export function writeIniInventory(file: string, groups: Record<string, readonly 
   writeFileSync(file, lines.join('\n'))
 }
 
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')
-  } catch {
-    return ''
-  }
-}
-
 /**
  * Waits (bounded) until a chaos-lab process (bin/run.js) has an established TCP connection to address:22,
  * read from `ss`; returns that process's PID. The harness's own openssh connections do not count.
@@ -58,7 +50,7 @@ export async function waitForCliConnection(address: string, timeoutMs: number): 
     const ss = spawnSync('ss', ['-tnpH', 'state', 'established', 'dst', `${address}:22`], {encoding: 'utf8', timeout: 5000})
     for (const match of (ss.stdout ?? '').matchAll(/pid=(\d+)/g)) {
       const pid = Number(match[1])
-      if (cmdline(pid).includes('run.js')) return pid
+      if (cmdlineOf(pid).includes('run.js')) return pid
     }
     await sleep(50)
   }

@@ -52,8 +52,8 @@ export interface Container extends SshEndpoint {
   stop(): Promise<void>
   /** Sets (or, with undefined, lifts) the container's CPU limit, as the `cpus` option does at start. */
   limitCpu(cpus: number | undefined): void
-  /** The command lines of the container's processes now, read from the host (e.g. to see a command running). */
-  commandLines(): string[]
+  /** The host PIDs of every process in the container now (its cgroup's), e.g. to see a command run or its CPU. */
+  pids(): number[]
 }
 
 const NETNS_PREFIX = 'chaos-lab-ct-'
@@ -313,7 +313,7 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
       bootMs,
       ssh: (command, sshOptions) => sshExec(endpoint, command, sshOptions),
       limitCpu,
-      commandLines: () => cgroupTreePids(memoryCgroup).map(cmdlineOf).filter(Boolean),
+      pids: () => cgroupTreePids(memoryCgroup),
       stop: async () => {
         if (stopped) return
         stopped = true
