@@ -15,11 +15,11 @@ import {fileURLToPath} from 'node:url'
 
 import {
   BOX_NAME,
+  boxPreinstallFromEnv,
   configureLabForHost,
   ensureLibvirtBox,
   freezeCli,
   labEnv,
-  provisioningBasePackages,
   runCliInNetns,
   seedBoxVolume,
   startLibvirt,
@@ -34,7 +34,7 @@ const MINUTE = 60_000
 export async function benchLibvirt(): Promise<string[]> {
   const lines: string[] = []
   const image = await ensureTestImage()
-  const preinstall = process.env.CHAOS_LAB_LIBVIRT_PREINSTALL === '1' ? provisioningBasePackages() : []
+  const preinstall = boxPreinstallFromEnv()
   const box = await ensureLibvirtBox(image, {preinstall})
   let host: LibvirtHost | undefined
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'chaos-lab-bench-libvirt-'))

@@ -19,12 +19,12 @@ import type {CliResult} from '../helpers/cli.js'
 import {
   BOX_NAME,
   BOX_TOOLS,
+  boxPreinstallFromEnv,
   LIBVIRT_HOST_TOOLS,
   configureLabForHost,
   ensureLibvirtBox,
   freezeCli,
   labEnv,
-  provisioningBasePackages,
   runCliInNetns,
   seedBoxVolume,
   startCliInNetns,
@@ -95,9 +95,8 @@ describe.skipIf(skip !== undefined)('chaos-lab on Vagrant + libvirt (real VM, QE
 
   beforeAll(async () => {
     const image = await phase('test image (cached after the first run)', () => ensureTestImage({log: say}))
-    // CHAOS_LAB_LIBVIRT_PREINSTALL=1: a box with the base step's packages already in (built natively, cached),
-    // so provisioning under TCG skips minutes of apt. Off by default: `up` provisions from a bare box.
-    const preinstall = process.env.CHAOS_LAB_LIBVIRT_PREINSTALL === '1' ? provisioningBasePackages() : []
+    // Off by default: `up` provisions from a bare box (the box is built natively and cached either way).
+    const preinstall = boxPreinstallFromEnv()
     if (preinstall.length > 0) say(`box with ${preinstall.length} packages preinstalled (CHAOS_LAB_LIBVIRT_PREINSTALL=1)`)
     box = await phase('libvirt box (cached per image)', () => ensureLibvirtBox(image, {log: say, preinstall}))
     host = await phase('start libvirtd + virtlogd', () => startLibvirt({log: say}))

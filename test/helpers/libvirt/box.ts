@@ -219,6 +219,14 @@ export function provisioningBasePackages(): string[] {
 }
 
 /**
+ * What the box should hold besides the test image: with CHAOS_LAB_LIBVIRT_PREINSTALL=1 (what .ci/run sets) the
+ * base step's packages, so provisioning under TCG skips minutes of apt; otherwise nothing (a bare box).
+ */
+export function boxPreinstallFromEnv(): string[] {
+  return process.env.CHAOS_LAB_LIBVIRT_PREINSTALL === '1' ? provisioningBasePackages() : []
+}
+
+/**
  * Returns the test box, building it first when the cache has none for this image (about a minute: overlay,
  * mkfs.ext4 -d, qemu-img convert, vagrant box add). Needs root (overlay mount, chroot).
  */
