@@ -9,8 +9,8 @@ import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {loadLesson} from '../src/labs/load.js'
-import {BAD_INPUT, fizzbuzzCommand, pickNumbers} from '../src/labs/kinds/probe.js'
+import {loadLesson} from '../src/lessons/load.js'
+import {BAD_INPUT, fizzbuzzCommand, pickNumbers} from '../src/lessons/kinds/probe.js'
 import {bootVm, ensureTestImage, sshArgs} from '../test/helpers/vm/index.js'
 import {interleaved, ratioLine} from './measure.js'
 
@@ -39,7 +39,7 @@ export async function benchWithVm(root: string, sections: string[]): Promise<str
   const target = ['--target', `ssh://admin@127.0.0.1:${vm.port}`, '--identity', image.privateKeyPath]
   try {
     // Provisioning is needed by the check section too.
-    const first = timed(process.execPath, [bin, 'provision', ...target, '--profile', 'headless'], env)
+    const first = timed(process.execPath, [bin, 'provision', ...target, '--profile', 'headless', '--chapters', '2'], env)
     if (first.status !== 0) throw new Error(`provision failed (exit ${first.status})`)
     if (sections.includes('provision')) {
       const rerun = timed(process.execPath, [bin, 'provision', ...target], env)

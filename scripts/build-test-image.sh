@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Builds the Debian bookworm image that the test harness boots (QEMU) or starts (systemd-nspawn).
+# Builds the Debian image (bookworm or trixie) that the test harness boots (QEMU) or starts (systemd-nspawn).
 # Called by test/helpers/vm/image.ts, which computes the cache key, holds the build lock and renames
 # OUT_DIR into the cache once this script succeeds. Run as root.
 #
 # Usage: build-test-image.sh OUT_DIR
 # Environment (all required unless marked optional):
+#   CHAOS_LAB_SUITE            Debian suite: bookworm (12) or trixie (13)
+#   CHAOS_LAB_ARCH             (optional) Debian architecture, amd64 (default) or arm64. A foreign one runs its
+#                              programs in the chroot through qemu-user-static, registered with binfmt_misc
+#                              (mounted and registered here when the host has not done it)
 #   CHAOS_LAB_MIRROR           Debian archive URI, read from the host's apt sources by the caller
 #   CHAOS_LAB_SECURITY_MIRROR  (optional) debian-security URI, likewise
 #   CHAOS_LAB_COMPONENTS       components for the image's apt sources, e.g. "main"
@@ -21,7 +25,7 @@
 set -euo pipefail
 
 out=${1:?usage: build-test-image.sh OUT_DIR}
-: "${CHAOS_LAB_MIRROR:?}" "${CHAOS_LAB_COMPONENTS:?}" "${CHAOS_LAB_INCLUDE:?}" "${CHAOS_LAB_KERNEL_PACKAGES:?}"
+: "${CHAOS_LAB_SUITE:?}" "${CHAOS_LAB_MIRROR:?}" "${CHAOS_LAB_COMPONENTS:?}" "${CHAOS_LAB_INCLUDE:?}" "${CHAOS_LAB_KERNEL_PACKAGES:?}"
 : "${CHAOS_LAB_PUBKEY_FILE:?}" "${CHAOS_LAB_DISK_SIZE:?}"
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true
 # dpkg (in debootstrap and apt alike) without an fsync per file: a failed build is thrown away anyway.
@@ -43,16 +47,40 @@ trap cleanup EXIT
 
 in_root() { chroot "$rootfs" "$@"; }
 
-step "debootstrap bookworm from $CHAOS_LAB_MIRROR"
-debootstrap --variant=minbase --include="$CHAOS_LAB_INCLUDE" bookworm "$rootfs" "$CHAOS_LAB_MIRROR"
+suite=$CHAOS_LAB_SUITE
+arch=${CHAOS_LAB_ARCH:-amd64}
+
+# A foreign architecture's binaries run in the chroot through QEMU's user-mode emulator. The kernel finds it by
+# binfmt_misc; the F flag (in qemu-user-static's own binfmt.d line) opens the emulator at registration, so it need
+# not exist inside the chroot. Registering changes the whole machine (like installing binfmt-support would), and
+# only for this one architecture.
+foreign_binaries() {
+  local qemu_arch
+  case $arch in
+    arm64) qemu_arch=aarch64 ;;
+    *) echo "no user-mode emulator known for $arch" >&2; return 1 ;;
+  esac
+  local conf=/usr/lib/binfmt.d/qemu-$qemu_arch.conf
+  [ -f "$conf" ] || { echo "$conf is missing: install qemu-user-static" >&2; return 1; }
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; fi
+  if [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$qemu_arch" ]; then grep -v '^#' "$conf" >/proc/sys/fs/binfmt_misc/register; fi
+  [ "$(head -n 1 "/proc/sys/fs/binfmt_misc/qemu-$qemu_arch")" = enabled ] || { echo "binfmt_misc entry qemu-$qemu_arch is disabled" >&2; return 1; }
+}
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+  step "binfmt_misc: $arch programs through qemu-user-static"
+  foreign_binaries
+fi
+
+step "debootstrap $suite ($arch) from $CHAOS_LAB_MIRROR"
+debootstrap --arch="$arch" --variant=minbase --include="$CHAOS_LAB_INCLUDE" "$suite" "$rootfs" "$CHAOS_LAB_MIRROR"
 
 step "apt sources (the host's mirror)"
 rm -f "$rootfs/etc/apt/sources.list"
 {
-  printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: %s\n' "$CHAOS_LAB_MIRROR" "$CHAOS_LAB_COMPONENTS"
+  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: %s\n' "$CHAOS_LAB_MIRROR" "$suite" "$suite" "$CHAOS_LAB_COMPONENTS"
   printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
   if [ -n "${CHAOS_LAB_SECURITY_MIRROR:-}" ]; then
-    printf '\nTypes: deb\nURIs: %s\nSuites: bookworm-security\nComponents: %s\n' "$CHAOS_LAB_SECURITY_MIRROR" "$CHAOS_LAB_COMPONENTS"
+    printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: %s\n' "$CHAOS_LAB_SECURITY_MIRROR" "$suite" "$CHAOS_LAB_COMPONENTS"
     printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
   fi
 } >"$rootfs/etc/apt/sources.list.d/debian.sources"
@@ -65,10 +93,12 @@ printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
 mount -t proc proc "$rootfs/proc"
 in_root apt-get -q update
-# debootstrap takes the release as it was; bring in bookworm-updates and security fixes.
+# debootstrap takes the release as it was; bring in the suite's -updates and security fixes.
 in_root apt-get -q -y upgrade
 in_root apt-get -q -y install --no-install-recommends initramfs-tools
 printf '%s\n' virtio_pci virtio_blk virtio_net ext4 >>"$rootfs/etc/initramfs-tools/modules"
+# QEMU's arm "virt" machine also has virtio-mmio transports.
+if [ "$arch" = arm64 ]; then printf '%s\n' virtio_mmio >>"$rootfs/etc/initramfs-tools/modules"; fi
 # shellcheck disable=SC2086 # a list of package names
 in_root apt-get -q -y install --no-install-recommends $CHAOS_LAB_KERNEL_PACKAGES
 in_root apt-get -q clean

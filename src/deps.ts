@@ -1,6 +1,7 @@
 import {createHostFacts, type HostFacts} from './doctor/host-facts.js'
 import {ExecaRunner, type ProcessRunner} from './process/runner.js'
 import {connectSsh, type SshConnector} from './ssh/session.js'
+import {isTerminal} from './ui/terminal.js'
 
 /**
  * Everything a command needs from the outside world, behind one seam. Commands call `deps()`; tests call
@@ -15,6 +16,8 @@ export interface Deps {
   confirm: (question: string) => Promise<boolean>
   env: NodeJS.ProcessEnv
   now: () => Date
+  /** Waits: retry delays, an experiment's warm-up and pauses. */
+  sleep: (ms: number) => Promise<void>
   /** What `doctor` reads about this computer (CPU flags, memory, disk, ports); program starts go through `runner`. */
   hostFacts: (runner: ProcessRunner) => HostFacts
 }
@@ -30,11 +33,6 @@ async function askOnTerminal(question: string): Promise<boolean> {
   }
 }
 
-/** Node's types say isTTY is a boolean, but a stream that is not a terminal leaves it undefined. */
-function isTerminal(stream: {isTTY?: boolean}): boolean {
-  return Boolean(stream.isTTY)
-}
-
 function realDeps(): Deps {
   return {
     runner: new ExecaRunner(),
@@ -43,6 +41,7 @@ function realDeps(): Deps {
     confirm: askOnTerminal,
     env: process.env,
     now: () => new Date(),
+    sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
     hostFacts: createHostFacts,
   }
 }

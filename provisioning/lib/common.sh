@@ -8,6 +8,7 @@
 #   CHAOS_LAB_PASSWORD     its password, set only when the account is created or has none (default chaos)
 #   CHAOS_LAB_LOGIN_USER   the user the provisioner logs in as (default: $SUDO_USER)
 #   CHAOS_LAB_RESET        1 = restore the pristine copy of learner-editable files (units, scripts, answer sheet)
+#   CHAOS_LAB_APT_PROXY    http(s) URL of a package cache (apt-cacher-ng) every apt run uses; empty = none
 #   CHAOS_LAB_OS_RELEASE   os-release file to read (default /etc/os-release; for tests)
 
 CHAOS_LAB_STATE_DIR=/var/lib/chaos-lab
@@ -21,6 +22,12 @@ CHAOS_LAB_APT_LOCK_WAIT=${CHAOS_LAB_APT_LOCK_WAIT:-600}
 CHAOS_LAB_APT_BACKOFF=${CHAOS_LAB_APT_BACKOFF:-"5 15 45"}
 # Package lists younger than this (minutes) are not refreshed before an install.
 CHAOS_LAB_APT_FRESH_MINUTES=${CHAOS_LAB_APT_FRESH_MINUTES:-60}
+# Seconds to wait for cloud-init to finish a cloud image's first boot before the first apt run.
+CHAOS_LAB_CLOUD_INIT_WAIT=${CHAOS_LAB_CLOUD_INIT_WAIT:-900}
+# Present once cloud-init is known to be finished in this boot (/run is emptied at every boot).
+CHAOS_LAB_CLOUD_INIT_SETTLED=${CHAOS_LAB_CLOUD_INIT_SETTLED:-/run/chaos-lab/cloud-init-settled}
+# The apt setting that sends apt's downloads through CHAOS_LAB_APT_PROXY (absent when it is empty).
+CHAOS_LAB_APT_PROXY_CONF=${CHAOS_LAB_APT_PROXY_CONF:-/etc/apt/apt.conf.d/01chaos-lab-proxy}
 
 STEP=${STEP:-chaos-lab}
 FILE_CHANGED=no
@@ -86,7 +93,7 @@ user_home() {
 # detect_distro: sets DISTRO_ID (ubuntu|debian), DISTRO_VERSION and DISTRO_PRETTY; fails on anything else.
 detect_distro() {
   local file=${CHAOS_LAB_OS_RELEASE:-/etc/os-release}
-  [[ -r $file ]] || die "cannot read $file: unknown distribution (chaos-lab needs Ubuntu LTS or Debian 12)"
+  [[ -r $file ]] || die "cannot read $file: unknown distribution (chaos-lab needs Ubuntu LTS or Debian 12 or 13)"
   local id version pretty
   # shellcheck disable=SC1090  # os-release is a shell fragment by specification; read it in a subshell
   id=$(. "$file" && printf '%s' "${ID:-}")
@@ -103,14 +110,51 @@ detect_distro() {
       ;;
     debian)
       case $version in
-        12) ;;
-        *) warn "Debian ${version:-(testing/unstable)} is untested (supported: 12); continuing" ;;
+        12 | 13) ;;
+        *) warn "Debian ${version:-(testing/unstable)} is untested (supported: 12, 13); continuing" ;;
       esac
       ;;
-    *) die "unsupported distribution '$pretty' (ID=$id): chaos-lab provisions Ubuntu LTS (20.04, 22.04, 24.04) or Debian 12" ;;
+    *) die "unsupported distribution '$pretty' (ID=$id): chaos-lab provisions Ubuntu LTS (20.04, 22.04, 24.04) or Debian 12 or 13" ;;
   esac
   # shellcheck disable=SC2034 # read by the steps
   DISTRO_ID=$id DISTRO_VERSION=$version DISTRO_PRETTY=$pretty
+}
+
+# _cloud_init_status: cloud-init's one-word status (running, done, disabled, error, degraded done, not started…).
+_cloud_init_status() {
+  { cloud-init status 2>/dev/null || true; } | sed -n 's/^status: *//p' | head -n 1
+}
+
+# wait_for_cloud_init: on a machine with cloud-init, waits (bounded by CHAOS_LAB_CLOUD_INIT_WAIT) until it has
+# finished. A cloud image answers SSH long before its first boot is done, and cloud-init then still installs
+# packages (holding apt's locks), rewrites apt sources and sshd settings. Fails when it is still running at the end.
+wait_for_cloud_init() {
+  [[ ! -e $CHAOS_LAB_CLOUD_INIT_SETTLED ]] || return 0
+  command -v cloud-init >/dev/null || return 0
+  local status
+  status=$(_cloud_init_status)
+  case $status in
+    running) ;;
+    'not started' | 'not run')
+      # Its units have not run yet: they will while the boot is still going; otherwise cloud-init is not used here.
+      case $(systemctl is-system-running 2>/dev/null || true) in
+        initializing | starting) ;;
+        *) status='' ;;
+      esac
+      ;;
+    *) status='' ;;
+  esac
+  if [[ -n $status ]]; then
+    log "waiting for cloud-init to finish (status: $status; up to ${CHAOS_LAB_CLOUD_INIT_WAIT}s)"
+    local started=$SECONDS rc=0
+    timeout "$CHAOS_LAB_CLOUD_INIT_WAIT" cloud-init status --wait >/dev/null 2>&1 || rc=$?
+    if ((rc == 124)); then
+      die "cloud-init was still running after ${CHAOS_LAB_CLOUD_INIT_WAIT}s (on a cloud image's first boot it installs packages and holds apt's locks); wait until \`cloud-init status --wait\` returns, then run this again"
+    fi
+    log "cloud-init finished after $((SECONDS - started))s (status: $(_cloud_init_status))"
+  fi
+  mkdir -p "${CHAOS_LAB_CLOUD_INIT_SETTLED%/*}"
+  : >"$CHAOS_LAB_CLOUD_INIT_SETTLED"
 }
 
 require_systemd() {
@@ -136,6 +180,27 @@ apt_lists_fresh() {
   compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
 }
 
+# apt_proxy_sync: every apt run in this machine (chaos-lab's and the learner's) goes through CHAOS_LAB_APT_PROXY,
+# chaos-lab.yaml's aptProxy, by one apt.conf.d file; an empty value removes that file. Only apt uses the proxy
+# (no http_proxy for anything else), and only for http:// sources: a cache such as apt-cacher-ng cannot store
+# what comes over TLS, so https:// sources keep going direct. Once per step.
+apt_proxy_sync() {
+  [[ -z ${_APT_PROXY_SYNCED:-} ]] || return 0
+  _APT_PROXY_SYNCED=yes
+  local proxy=${CHAOS_LAB_APT_PROXY:-}
+  if [[ -z $proxy ]]; then
+    if [[ -e $CHAOS_LAB_APT_PROXY_CONF ]]; then
+      rm -f -- "$CHAOS_LAB_APT_PROXY_CONF"
+      log "removed $CHAOS_LAB_APT_PROXY_CONF: apt goes direct again (no aptProxy)"
+    fi
+    return 0
+  fi
+  [[ $proxy =~ ^https?://[][A-Za-z0-9.:-]+(/[A-Za-z0-9._~%/-]*)?$ ]] ||
+    die "CHAOS_LAB_APT_PROXY '$proxy' is not an http:// or https:// URL (aptProxy in chaos-lab.yaml)"
+  printf '// Written by chaos-lab provisioning from aptProxy in chaos-lab.yaml; removed when aptProxy is empty.\nAcquire::http::Proxy "%s";\n' \
+    "$proxy" | install_content "$CHAOS_LAB_APT_PROXY_CONF" 0644 root:root
+}
+
 # _apt_lock_holder: "COMMAND (pid N)" of a process that holds an apt or dpkg lock now, if any.
 _apt_lock_holder() {
   command -v lslocks >/dev/null || return 0
@@ -149,6 +214,8 @@ _apt_lock_holder() {
 # (DPkg::Lock::Timeout); the loop covers the lists lock and older apts. flock(1) cannot see these locks: apt
 # uses fcntl locks.
 _apt() {
+  wait_for_cloud_init
+  apt_proxy_sync
   local deadline=$((SECONDS + CHAOS_LAB_APT_LOCK_WAIT)) errf=${STEP_TMP:-/tmp}/apt-error rc said_wait=no remaining holder
   while :; do
     holder=$(_apt_lock_holder)
@@ -160,7 +227,10 @@ _apt() {
     ((remaining > 0)) || remaining=1
     rc=0
     printf '\n==== %s apt-get %s\n' "$(date -u +%FT%TZ)" "$*" >>"$CHAOS_LAB_APT_LOG"
-    apt-get -q -o DPkg::Lock::Timeout="$remaining" \
+    # needrestart (Ubuntu 22.04+) would restart services after a library upgrade, in the middle of provisioning
+    # (on 24.04 even without a terminal): suspended for our runs (NEEDRESTART_SUSPEND is upstream's switch,
+    # NEEDRESTART_MODE=l Ubuntu's: list only).
+    NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l apt-get -q -o DPkg::Lock::Timeout="$remaining" \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
       "$@" >>"$CHAOS_LAB_APT_LOG" 2>"$errf" || rc=$?
     cat "$errf" >>"$CHAOS_LAB_APT_LOG"
@@ -194,13 +264,66 @@ _apt_lock_fail() {
   die "another package manager${APT_LOCK_HOLDER:+, $APT_LOCK_HOLDER,} held the apt/dpkg lock for more than ${CHAOS_LAB_APT_LOCK_WAIT}s; run this step again when it is done"
 }
 
+# apt_update_failures FILE: the lines of apt-get update's error output that say a source could not be read.
+# apt-get update exits 0 when a source fails to download ("W: Failed to fetch …", "W: Some index files failed to
+# download"): the old lists, or none, stay in use, and a later install says "Unable to locate package".
+apt_update_failures() {
+  # apt 3 says Warning:/Error: where older ones say W:/E: (on a terminal).
+  grep -E '^(W|E|Warning|Error): (Failed to fetch|Some index files failed|GPG error)|^(E|Error): ' -- "$1" 2>/dev/null || true
+}
+
+# _apt_failed_sources FAILURES: one line per source that failed: "URI SUITE: reason (in FILE)".
+_apt_failed_sources() {
+  local line url reason source suite files
+  while IFS= read -r line; do
+    [[ $line =~ ^(W|E|Warning|Error):\ Failed\ to\ fetch\ ([^[:space:]]+)[[:space:]]*(.*)$ ]] || continue
+    url=${BASH_REMATCH[2]} reason=${BASH_REMATCH[3]%:}
+    source=${url%%/dists/*} suite=
+    if [[ $url == */dists/* ]]; then
+      suite=${url#*/dists/}
+      suite=${suite%%/*}
+    fi
+    files=$(grep -rlsF -- "$source" /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null | paste -sd, - || true)
+    printf '%s%s: %s%s\n' "$source" "${suite:+ $suite}" "${reason:-download failed}" "${files:+ (in $files)}"
+  done <<<"$1" | sort -u
+}
+
+# apt_update: refreshes the package lists; a source that cannot be read counts as a failure even when apt-get
+# exits 0. Retries with the CHAOS_LAB_APT_BACKOFF waits, then fails naming the source. Only a clean run stamps
+# the lists as fresh; a failed one removes the stamp.
 apt_update() {
-  log "apt-get update"
-  local rc=0
-  _apt update || rc=$?
-  ((rc != 75)) || _apt_lock_fail
-  ((rc == 0)) || return "$rc"
-  touch "$CHAOS_LAB_APT_STAMP"
+  local waits=() attempt=1 rc failures sources errf=${STEP_TMP:-/tmp}/apt-error
+  read -r -a waits <<<"$CHAOS_LAB_APT_BACKOFF"
+  local tries=$((${#waits[@]} + 1))
+  while :; do
+    if ((attempt == 1)); then log "apt-get update"; else log "apt-get update (try $attempt of $tries)"; fi
+    rc=0
+    _apt update || rc=$?
+    ((rc != 75)) || _apt_lock_fail
+    failures=$(apt_update_failures "$errf")
+    if ((rc == 0)) && [[ -z $failures ]]; then
+      touch "$CHAOS_LAB_APT_STAMP"
+      return 0
+    fi
+    rm -f -- "$CHAOS_LAB_APT_STAMP"
+    sources=$(_apt_failed_sources "$failures")
+    if ((attempt >= tries)); then
+      if [[ -n $sources ]]; then
+        local count
+        count=$(wc -l <<<"$sources")
+        if ((count == 1)); then
+          die "apt-get update could not read the package source $sources, $tries tries; fix or remove that source (/etc/apt/sources.list, /etc/apt/sources.list.d/), then run again (full log: $CHAOS_LAB_APT_LOG)"
+        fi
+        printf '[%s] ---- package sources that could not be read:\n%s\n' "$STEP" "$sources" >&2
+        die "apt-get update could not read $count package sources (listed above), $tries tries, first $(head -n 1 <<<"$sources"); fix or remove them (/etc/apt/sources.list, /etc/apt/sources.list.d/), then run again (full log: $CHAOS_LAB_APT_LOG)"
+      fi
+      _apt_fail "apt-get update failed $tries times (exit $rc${failures:+: $(head -n 1 <<<"$failures")}); full log: $CHAOS_LAB_APT_LOG"
+    fi
+    local wait=${waits[attempt - 1]}
+    log "apt-get update failed (try $attempt of $tries: $(head -n 1 <<<"${sources:-${failures:-exit $rc}}")); retrying in ${wait}s"
+    sleep "$wait"
+    attempt=$((attempt + 1))
+  done
 }
 
 # apt_install PKG...: install what is missing (nothing to do = no apt call at all). Retries failed downloads
@@ -219,9 +342,9 @@ apt_install() {
   local tries=$((${#waits[@]} + 1))
   log "installing ${#missing[@]} package(s): ${missing[*]}"
   while :; do
-    if ((attempt > 1)) || ! apt_lists_fresh; then
-      apt_update || true # a failed update is retried with the install below
-    fi
+    # A failed update has been retried already and ends the step: installing from stale lists would only
+    # fail later with a misleading "Unable to locate package".
+    if ((attempt > 1)) || ! apt_lists_fresh; then apt_update; fi
     rc=0
     _apt install "${opts[@]}" "${missing[@]}" || rc=$?
     ((rc != 0)) || break

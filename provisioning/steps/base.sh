@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Step "base": packages, the learner account (passwordless sudo, the provisioner's SSH keys), SSH keys only,
-# no swap, and dbus + systemd-logind running. Idempotent: a rerun changes nothing.
+# no swap (swap files deleted), and dbus + systemd-logind running. Idempotent: a rerun changes nothing.
+# It also points apt at chaos-lab.yaml's aptProxy (or removes that setting): a changed aptProxy reruns this step.
+# settings: CHAOS_LAB_APT_PROXY
 set -euo pipefail
 # shellcheck disable=SC2034 # STEP is used by lib/common.sh
 STEP=base
@@ -17,8 +19,11 @@ step_begin
 detect_distro
 require_systemd
 log "distribution: $DISTRO_PRETTY"
+# cloud-init's first boot installs packages and edits users and sshd settings, as this step does: let it finish.
+wait_for_cloud_init
 
 # ------------------------------------------------------------------------------------------------ packages
+apt_proxy_sync
 apt_install "${BASE_PACKAGES[@]}"
 
 # ------------------------------------------------------------------------------------------------ the learner
@@ -123,6 +128,17 @@ else
 fi
 
 # ------------------------------------------------------------------------------------------------ no swap
+# Swap files to delete once swap is off: the active ones, and those the fstab names (Ubuntu's boxes and cloud images
+# carry /swap.img, 2-4 GB of the learner's disk), also in lines an earlier run commented out.
+swap_files=()
+while read -r name type; do
+  [[ $type == file ]] && swap_files+=("$name")
+done < <(swapon --show=NAME,TYPE --noheadings --raw 2>/dev/null || true)
+if [[ -f /etc/fstab ]]; then
+  while read -r name; do swap_files+=("$name"); done < <(
+    sed -e 's/^# chaos-lab: no swap[^:]*: //' /etc/fstab | awk '!/^[[:space:]]*#/ && $3 == "swap" && $1 ~ "^/" { print $1 }'
+  )
+fi
 swap_units=()
 while read -r unit _; do
   [[ $unit == *.swap ]] && swap_units+=("$unit")
@@ -147,6 +163,14 @@ if [[ -f /etc/fstab ]]; then
   [[ $FILE_CHANGED == no ]] || systemctl daemon-reload
 fi
 [[ -z $(swapon --show=NAME --noheadings 2>/dev/null) ]] || die "swap is still active: $(swapon --show --noheadings)"
+while IFS= read -r file; do
+  # Only regular files: a swap partition (/dev/…) is left alone.
+  if [[ -n $file && -f $file && ! -L $file ]]; then
+    size=$(du -m -- "$file" | cut -f1)
+    rm -f -- "$file"
+    log "removed the swap file $file (${size} MB)"
+  fi
+done < <(printf '%s\n' "${swap_files[@]+"${swap_files[@]}"}" | sort -u)
 
 # ------------------------------------------------------------------------------------------------ dbus + logind
 # Without dbus, `systemctl` as a user fails ("Failed to connect to bus"); without logind (libpam-systemd), SSH

@@ -2,7 +2,7 @@
 # Step "chapter2": the mystery programs, FizzBuzz as a Service (two systemd units behind nginx on port 8003),
 # the experiment scripts and the lesson 2 answer sheet. Files the learner may edit are kept when edited (the
 # pristine copies live under /var/lib/chaos-lab/pristine); CHAOS_LAB_RESET=1 puts the pristine copies back.
-# inputs: files/fizzbuzz files/systemd files/nginx files/answers
+# inputs: files/fizzbuzz files/systemd files/nginx files/answers files/experiments files/sysctl
 set -euo pipefail
 # shellcheck disable=SC2034 # STEP is used by lib/common.sh
 STEP=chapter2
@@ -14,6 +14,10 @@ FILES=$PROV_DIR/files
 UNITS=(faas001_a faas001_b)
 FIZZBUZZ_DIR=/opt/chaos-lab/fizzbuzz
 NGINX_CONF=/etc/nginx/conf.d/fizzbuzz.conf
+# chaos-lab's own chapter 2 tools, root-owned (the learner cannot change what `chaos-lab check lesson-2` runs):
+# the sturdy killer of the experiment and mystery000 built from the pristine source (the truth of its answers).
+TOOLS_DIR=/opt/chaos-lab/chapter2
+DMESG_CONF=/etc/sysctl.d/60-chaos-lab-dmesg.conf
 
 step_begin
 detect_distro
@@ -43,8 +47,33 @@ for prog in mystery000 mystery001; do
   fi
 done
 
-# ------------------------------------------------------------------------------------------------ FizzBuzz API
+# ------------------------------------------------------------------------------------------------ chaos-lab's tools
 ensure_dir /opt/chaos-lab 0755 root:root
+ensure_dir "$TOOLS_DIR" 0755 root:root
+install_file "$FILES/experiments/sturdy_killer_while.sh" "$TOOLS_DIR/sturdy_killer_while.sh" 0755 root:root
+install_file "$FILES/chapter2/mystery000.c" "$TOOLS_DIR/mystery000.c" 0644 root:root
+if [[ $FILE_CHANGED == yes || ! -x $TOOLS_DIR/mystery000 ]]; then
+  gcc -O0 -o "$TOOLS_DIR/mystery000.new" "$TOOLS_DIR/mystery000.c" || die "gcc could not build $TOOLS_DIR/mystery000"
+  chmod 0755 "$TOOLS_DIR/mystery000.new"
+  mv -f -- "$TOOLS_DIR/mystery000.new" "$TOOLS_DIR/mystery000"
+  log "built $TOOLS_DIR/mystery000 (the pristine build: check lesson-2 computes its truth from it)"
+fi
+
+# ------------------------------------------------------------------------------------------------ kernel log
+# The book's `dmesg | grep -i mystery001` as user chaos: its 20.04 VM let users read the kernel log.
+install_file "$FILES/sysctl/60-chaos-lab-dmesg.conf" "$DMESG_CONF" 0644 root:root
+if [[ $FILE_CHANGED == yes || $(cat /proc/sys/kernel/dmesg_restrict 2>/dev/null || echo 0) != 0 ]]; then
+  if sysctl -q -p "$DMESG_CONF" 2>/dev/null; then
+    log "kernel.dmesg_restrict = 0: every user can read the kernel log"
+  elif [[ -w /proc/sys/kernel/dmesg_restrict ]]; then
+    die "could not apply $DMESG_CONF: $(sysctl -p "$DMESG_CONF" 2>&1 | head -n 1)"
+  else
+    # A container shares its host's kernel and may not change its settings; the file applies on a VM's boot.
+    warn "could not set kernel.dmesg_restrict = 0 here (/proc/sys is read-only: a container?): dmesg needs sudo"
+  fi
+fi
+
+# ------------------------------------------------------------------------------------------------ FizzBuzz API
 ensure_dir "$FIZZBUZZ_DIR" 0755 root:root
 install_file "$FILES/fizzbuzz/fizzbuzz_api.py" "$FIZZBUZZ_DIR/fizzbuzz_api.py" 0755 root:root
 api_changed=$FILE_CHANGED

@@ -1,5 +1,8 @@
 import {Flags} from '@oclif/core'
 
+import {PROFILES} from '../config/schema.js'
+import {HOSTS_AT_ONCE} from '../fleet/run.js'
+
 /** Flags that point a command at an existing host instead of the lab folder's VM. */
 export const targetFlags = {
   target: Flags.string({
@@ -15,9 +18,21 @@ export const targetFlags = {
 }
 
 export const profileFlag = Flags.option({
-  options: ['desktop', 'headless'] as const,
+  options: PROFILES,
   description: 'desktop adds a GUI with auto-login (the book\'s VM); headless has none. Default: the lab\'s profile, or headless with --target.',
 })()
+
+/**
+ * The one confirmation flag of destructive commands (reset, destroy): --yes, with --force and -f kept as aliases.
+ * Without it and without a terminal to ask on, they refuse (exit 2).
+ */
+export const yesFlag = Flags.boolean({
+  char: 'y',
+  aliases: ['force'],
+  charAliases: ['f'],
+  description: 'Do not ask for confirmation (--force is the same).',
+  default: false,
+})
 
 export const verboseFlag = Flags.boolean({
   char: 'v',
@@ -42,7 +57,7 @@ export const fleetFlags = {
   }),
   concurrency: Flags.integer({
     description: 'How many hosts to work on at once.',
-    default: 8,
+    default: HOSTS_AT_ONCE,
     min: 1,
     max: 64,
     helpGroup: 'CLASS',
@@ -52,4 +67,12 @@ export const fleetFlags = {
     dependsOn: ['inventory'],
     helpGroup: 'CLASS',
   }),
+}
+
+/** `check`'s own flags: the class report, JUnit, and the VM's size for lesson-1 on a --target. */
+export const checkFlags = {
+  report: Flags.string({description: 'With --inventory: write the class report (per-host JSON, CSV matrix, JUnit, HTML) into this folder.', helpValue: 'DIR', dependsOn: ['inventory'], helpGroup: 'CLASS'}),
+  junit: Flags.string({description: 'Also write the results as JUnit XML to this file.', helpValue: 'FILE'}),
+  memory: Flags.integer({description: 'Memory (MB) the VM was made with, for lesson-1 with --target. Default: chaos-lab.yaml, else the book\'s 4096.', min: 256}),
+  cpus: Flags.integer({description: 'CPUs the VM was made with, for lesson-1 with --target. Default: chaos-lab.yaml, else the book\'s 2.', min: 1}),
 }

@@ -1,12 +1,8 @@
-import {existsSync} from 'node:fs'
-import {resolve} from 'node:path'
-
-import {configPath, loadLab} from '../config/load.js'
-import {defaultLabConfig} from '../config/init-yaml.js'
-import {runDoctor, type DoctorReport} from '../doctor/doctor.js'
+import type {DoctorReport} from '../doctor/doctor.js'
 import {formatDoctor} from '../doctor/format.js'
 import {ExitCode} from '../errors.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {doctor} from '../services/doctor.js'
 
 export default class Doctor extends BaseCommand<typeof Doctor> {
   static override summary = 'Check that this computer can create and run the lab machine.'
@@ -24,15 +20,9 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   ]
 
   async run(): Promise<DoctorReport> {
-    const {dir} = this.flags
-    // The config is validated before anything looks for Vagrant: a bad chaos-lab.yaml is exit 2.
-    const input = existsSync(configPath(dir))
-      ? (() => { const lab = loadLab(dir); return {config: lab.config, dir: lab.dir, file: lab.file} })()
-      : {config: defaultLabConfig(), dir: resolve(dir), file: undefined}
-    const deps = this.deps()
-    const report = await runDoctor(input, {runner: deps.runner, host: deps.hostFacts(deps.runner), env: deps.env})
+    const report = await doctor(this.flags.dir, this.deps())
     this.log(formatDoctor(report))
-    if (!report.ok) process.exitCode = ExitCode.unreachable
+    if (!report.ok) process.exitCode = ExitCode.machine
     return report
   }
 }

@@ -1,4 +1,5 @@
-import {haltMachine} from '../lifecycle/machine.js'
+import {LabFolder} from '../config/lab-folder.js'
+import {halt} from '../services/vm.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {verboseFlag} from '../cli/flags.js'
 
@@ -9,7 +10,7 @@ export default class Halt extends BaseCommand<typeof Halt> {
   static override flags = {verbose: verboseFlag}
 
   async run() {
-    const result = await haltMachine(this.flags.dir, this.deps(), {json: this.jsonEnabled(), verbose: this.flags.verbose})
+    const result = await halt(LabFolder.load(this.flags.dir), this.deps(), {json: this.jsonEnabled(), verbose: this.flags.verbose})
     this.log(`The lab VM is ${result.state}.`)
     return result
   }

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {initLab, type InitReport} from '../config/init-yaml.js'
+import {init, type InitReport} from '../services/init.js'
 import {PROFILES, PROVIDERS} from '../config/schema.js'
 import {BaseCommand} from '../cli/base-command.js'
 
@@ -38,7 +38,7 @@ export default class Init extends BaseCommand<typeof Init> {
 
   run(): Promise<InitReport> {
     const {dir, provider, profile, box, force} = this.flags
-    const report = initLab({dir, provider, profile, box, force})
+    const report = init({dir, provider, profile, box, force})
     const at = dir === '.' ? '' : ` --dir ${dir}`
     this.log(`Wrote a lab for provider ${report.config.provider} (profile ${report.config.profile}) in ${report.dir}:`)
     for (const file of report.files) this.log(`  ${file}`)

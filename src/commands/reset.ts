@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {prepareFleetReset, prepareReset} from '../lifecycle/reset.js'
+import {prepareClassReset, prepareReset} from '../services/reset.js'
+import {labUnlessTarget} from '../services/machine.js'
 import {BaseCommand} from '../cli/base-command.js'
-import {fleetFlags, targetFlags, verboseFlag} from '../cli/flags.js'
+import {fleetFlags, targetFlags, verboseFlag, yesFlag} from '../cli/flags.js'
 import {prose} from '../cli/prose.js'
 
 export default class Reset extends BaseCommand<typeof Reset> {
@@ -30,7 +31,7 @@ Exit codes: 0 reset, 2 bad usage/config or not confirmed, 3 a machine could not 
   static override flags = {
     ...targetFlags,
     ...fleetFlags,
-    yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation.', default: false}),
+    yes: yesFlag,
     'backup-dir': Flags.string({description: 'Where the learner\'s work is archived before the reset (default: the lab folder, or the current folder).', helpValue: 'DIR'}),
     verbose: verboseFlag,
   }
@@ -39,14 +40,14 @@ Exit codes: 0 reset, 2 bad usage/config or not confirmed, 3 a machine could not 
     const flags = {...this.flags, lesson: this.args.lesson, backupDir: this.flags['backup-dir']}
     const {inventory} = flags
     if (inventory) {
-      const fleet = prepareFleetReset({...flags, inventory}, this.deps())
+      const fleet = prepareClassReset({...flags, inventory}, this.deps())
       await this.confirmOrRefuse(fleet.describe, flags.yes, '--yes')
       const report = await fleet.run({json: this.jsonEnabled()})
       this.log(`${report.summary.ok} of ${report.summary.total} machines reset; ${report.summary.unreachable} unreachable, ${report.summary.error} failed.`)
       process.exitCode = report.exitCode
       return report
     }
-    const reset = await prepareReset(flags, this.deps())
+    const reset = await prepareReset(flags, labUnlessTarget(flags), this.deps())
     await this.confirmOrRefuse(reset.describe, flags.yes, '--yes')
     const report = await reset.run({json: this.jsonEnabled()})
     this.log(`Reset ${report.scope} on ${report.target}. The learner's work is in ${report.backup.file}.`)

@@ -1,6 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {openShell} from '../lifecycle/shell.js'
+import {labUnlessTarget} from '../services/machine.js'
+import {openShell} from '../services/shell.js'
+import {LEARNER} from '../config/learner.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {targetFlags} from '../cli/flags.js'
 import {prose} from '../cli/prose.js'
@@ -23,12 +25,12 @@ Exit codes: the remote shell's own, 2 bad usage or config, 3 the VM could not be
   static override enableJsonFlag = false
   static override flags = {
     ...targetFlags,
-    user: Flags.string({char: 'u', description: 'User to log in as.', default: 'chaos'}),
+    user: Flags.string({char: 'u', description: 'User to log in as.', default: LEARNER}),
   }
 
   async run() {
     const command = this.argv.slice(this.argv.indexOf('--') + 1)
-    const code = await openShell(this.flags, this.argv.includes('--') ? command : [], this.deps())
+    const code = await openShell(this.flags, labUnlessTarget(this.flags), this.argv.includes('--') ? command : [], this.deps())
     process.exitCode = code
   }
 }

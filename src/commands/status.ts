@@ -1,5 +1,5 @@
-import {fleetStatus} from '../lifecycle/fleet-status.js'
-import {machineStatus} from '../lifecycle/machine.js'
+import {LabFolder} from '../config/lab-folder.js'
+import {classStatus, labStatus} from '../services/status.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {fleetFlags, verboseFlag} from '../cli/flags.js'
 import {prose} from '../cli/prose.js'
@@ -24,12 +24,12 @@ Exit codes: 0 status read, 2 bad usage or config, 3 Vagrant could not be driven 
   async run() {
     const {inventory} = this.flags
     if (inventory) {
-      const fleet = await fleetStatus({...this.flags, inventory}, this.deps(), {json: this.jsonEnabled()})
+      const fleet = await classStatus({...this.flags, inventory}, this.deps(), {json: this.jsonEnabled()})
       this.log(`${fleet.summary.ok} of ${fleet.summary.total} machines reachable.`)
       process.exitCode = fleet.exitCode
       return fleet
     }
-    const status = await machineStatus(this.flags.dir, this.deps())
+    const status = await labStatus(LabFolder.load(this.flags.dir), this.deps())
     this.log(`${status.machine} (${status.provider}): ${status.state}`)
     if (status.snapshots.length) this.log(`snapshots: ${status.snapshots.join(', ')}`)
     return status

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
+import {LabFolder} from '../config/lab-folder.js'
 import {PROVIDERS} from '../config/schema.js'
-import {bringUp} from '../lifecycle/machine.js'
+import {up} from '../services/up.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {verboseFlag} from '../cli/flags.js'
 import {prose} from '../cli/prose.js'
@@ -27,7 +28,8 @@ Exit codes: 0 ready, 2 bad usage or config, 3 Vagrant, the provider or the VM co
   }
 
   async run() {
-    const report = await bringUp(this.flags, this.deps(), {json: this.jsonEnabled()})
+    const lab = LabFolder.load(this.flags.dir, {provider: this.flags.provider})
+    const report = await up(lab, this.deps(), {json: this.jsonEnabled(), verbose: this.flags.verbose})
     this.log(`The lab VM is ready (${report.provider}, ${report.target}).`)
     this.log('Next: `chaos-lab ssh` to log in as chaos, then `chaos-lab check lesson-2` as you work through chapter 2.')
     return report

@@ -1,13 +1,7 @@
-import {existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
-import {join, resolve} from 'node:path'
-import {isDeepStrictEqual} from 'node:util'
-
 import {stringify} from 'yaml'
 
-import {ConfigError, InternalError, UsageError} from '../errors.js'
-import {isGeneratedVagrantfile, VAGRANTFILE, writeVagrantfile} from '../render/vagrantfile.js'
-import {CONFIG_FILE, parseLabConfig} from './load.js'
-import {CLIPBOARD_MODES, DEFAULT_BOX, GRAPHICS_CONTROLLERS, LIBVIRT_DRIVERS, PROFILES, PROVIDERS, labConfigSchema, resolveConfig, type LabConfig} from './schema.js'
+import {ConfigError} from '../errors.js'
+import {CHAPTERS, CLIPBOARD_MODES, DEFAULT_BOX, GRAPHICS_CONTROLLERS, LIBVIRT_DRIVERS, PROFILES, PROVIDERS, labConfigSchema, resolveConfig, type LabConfig} from './schema.js'
 
 /** The lab config with nothing set: every value at its default, the book's VM. */
 export function defaultLabConfig(): LabConfig {
@@ -43,6 +37,10 @@ export function initYaml(config: LabConfig): string {
     `cpus: ${scalar(config.cpus)}`,
     '# Port on this computer (127.0.0.1 only) that reaches the FizzBuzz load balancer, port 8003 in the VM.',
     `forwardedPort: ${scalar(config.forwardedPort)}`,
+    '# A package cache for apt in the VM, e.g. http://192.0.2.10:3142 (an instructor\'s apt-cacher-ng); "" for none.',
+    `aptProxy: ${scalar(config.aptProxy)}`,
+    `# The book's chapters whose tools and programs the VM gets (chaos-lab provides ${CHAPTERS.join(', ')}); add one later with \`chaos-lab provision --chapters N\`.`,
+    `chapters: [${config.chapters.join(', ')}]`,
     '',
     '# VirtualBox only: the VM settings the book asks for.',
     'virtualbox:',
@@ -94,27 +92,8 @@ function sshSection(config: LabConfig): string[] {
   ]
 }
 
-export interface InitOptions {
-  /** The lab folder; created when missing. */
-  dir: string
-  provider?: string | undefined
-  profile?: string | undefined
-  box?: string | undefined
-  /** Replace an existing chaos-lab.yaml (and a Vagrantfile chaos-lab did not write). */
-  force: boolean
-}
-
-/** `chaos-lab init --json`: a stable, documented shape. */
-export interface InitReport {
-  /** Absolute lab folder. */
-  dir: string
-  /** Absolute paths of the files written, chaos-lab.yaml first. */
-  files: string[]
-  config: LabConfig
-}
-
 /** Validates init's flags with the chaos-lab.yaml schema; a bad one is a ConfigError (exit 2) naming the flag. */
-export function configFromFlags(options: Pick<InitOptions, 'provider' | 'profile' | 'box'>): LabConfig {
+export function configFromFlags(options: {provider?: string | undefined; profile?: string | undefined; box?: string | undefined}): LabConfig {
   const raw: Record<string, string> = {}
   for (const key of ['provider', 'profile', 'box'] as const) {
     const value = options[key]
@@ -133,47 +112,4 @@ export function configFromFlags(options: Pick<InitOptions, 'provider' | 'profile
       : 'See `chaos-lab init --help` for the allowed values.',
     data: {problems},
   }, 'bad_flags')
-}
-
-function writeAtomically(file: string, content: string): void {
-  const temporary = `${file}.${process.pid}.tmp`
-  writeFileSync(temporary, content)
-  renameSync(temporary, file)
-}
-
-/**
- * `chaos-lab init`: writes chaos-lab.yaml (and, for a Vagrant provider, the Vagrantfile) into the lab folder.
- * Everything is checked before the first write, so a refusal leaves the folder as it was.
- */
-export function initLab(options: InitOptions): InitReport {
-  const config = configFromFlags(options)
-  const dir = resolve(options.dir)
-  if (existsSync(dir) && !statSync(dir).isDirectory()) {
-    throw new UsageError(`${dir} is not a folder.`, {suggestion: 'Pass --dir with a folder (it is created when missing).'}, 'not_a_folder')
-  }
-  const configFile = join(dir, CONFIG_FILE)
-  if (existsSync(configFile) && !options.force) {
-    throw new UsageError(`${configFile} already exists; init does not overwrite a lab.`, {
-      suggestion: 'Edit that file instead, or pass --force to replace it with the defaults (your changes to it are lost).',
-    }, 'lab_exists')
-  }
-  const vagrantProvider = config.provider !== 'ssh'
-  const vagrantfile = join(dir, VAGRANTFILE)
-  if (vagrantProvider && !options.force && existsSync(vagrantfile) && !isGeneratedVagrantfile(readFileSync(vagrantfile, 'utf8'))) {
-    throw new UsageError(`${vagrantfile} exists and was not written by chaos-lab; init does not overwrite it.`, {
-      suggestion: 'Use another --dir for the lab, or pass --force to replace that Vagrantfile.',
-    }, 'vagrantfile_exists')
-  }
-  const text = initYaml(config)
-  if (!isDeepStrictEqual(parseLabConfig(text, CONFIG_FILE), config)) {
-    throw new InternalError('The chaos-lab.yaml that init would write does not read back as the settings it was made from.')
-  }
-  mkdirSync(dir, {recursive: true})
-  writeAtomically(configFile, text)
-  const files = [configFile]
-  if (vagrantProvider) {
-    writeVagrantfile(dir, config)
-    files.push(vagrantfile)
-  }
-  return {dir, files, config}
 }

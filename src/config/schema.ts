@@ -8,9 +8,16 @@ import {z} from 'zod'
 export const PROVIDERS = ['virtualbox', 'libvirt', 'ssh'] as const
 export type ProviderName = (typeof PROVIDERS)[number]
 export const PROFILES = ['desktop', 'headless'] as const
+export type Profile = (typeof PROFILES)[number]
 export const CLIPBOARD_MODES = ['disabled', 'hosttoguest', 'guesttohost', 'bidirectional'] as const
 export const GRAPHICS_CONTROLLERS = ['vmsvga', 'vboxsvga', 'vboxvga', 'none'] as const
 export const LIBVIRT_DRIVERS = ['kvm', 'qemu'] as const
+/**
+ * The book's chapters chaos-lab provisions, each one step provisioning/steps/chapterN.sh (a unit test keeps the
+ * two in step). The default of `chapters:`, like the book's VM, which carries every chapter's tools.
+ */
+export const CHAPTERS = [2, 3] as const
+export type Chapter = (typeof CHAPTERS)[number]
 
 /**
  * The base boxes. bento/ubuntu-24.04 is published for VirtualBox on amd64 and arm64 (Apple Silicon) under one
@@ -43,6 +50,17 @@ const pattern = (what: string, re: RegExp, rule: string) =>
 
 export const memoryMb = wholeNumber('memory', 'MB', 4096, 512, 262_144)
 export const cpuCount = wholeNumber('cpus', 'CPUs', 2, 1, 64)
+/** `chapters: [2, 3]`: each one a chapter chaos-lab provides, listed once. */
+const chaptersSchema = z.array(
+  z.number({error: (issue) => `chapters must list chapter numbers (known: ${CHAPTERS.join(', ')}), not ${JSON.stringify(issue.input)}`})
+    .refine((n) => (CHAPTERS as readonly number[]).includes(n), {
+      error: (issue) => `chapters: ${JSON.stringify(issue.input)} is not a chapter chaos-lab provides; known chapters: ${CHAPTERS.join(', ')}`,
+    }),
+  {error: `chapters must be a list of chapter numbers such as [${CHAPTERS.join(', ')}]`},
+).min(1, {error: `chapters must name at least one chapter (known: ${CHAPTERS.join(', ')})`})
+  .refine((list) => new Set(list).size === list.length, {error: 'chapters lists a chapter twice'})
+  .transform((list) => [...list].sort((a, b) => a - b))
+
 const port = (what: string) => wholeNumber(what, 'port', 8003, 1, 65_535)
 
 const virtualboxSchema = z.strictObject({
@@ -70,6 +88,16 @@ const sshSchema = z.strictObject({
   identityFile: pattern('ssh.identityFile', SAFE_PATH, 'must be a plain file path (no quotes, newlines, $, #, ;, |, & or backticks)'),
 })
 
+/**
+ * A caching proxy for apt in the VM (an instructor's apt-cacher-ng): http(s)://HOST[:PORT][/PATH], or '' for none.
+ * It ends up quoted in an apt.conf.d file, so the alphabet is tight: no quotes, spaces, semicolons or user:password.
+ */
+export const APT_PROXY = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(\/[A-Za-z0-9._~%/-]*)?$/
+const aptProxySchema = z.string({error: 'aptProxy must be text: an http:// or https:// URL such as http://192.0.2.10:3142, or "" for none'})
+  .refine((value) => value === '' || APT_PROXY.test(value), {
+    error: (issue) => `aptProxy must be an http:// or https:// URL such as http://192.0.2.10:3142 (an apt-cacher-ng), or "" for none, not ${JSON.stringify(issue.input)}`,
+  })
+
 export const labConfigSchema = z.strictObject({
   provider: oneOf('provider', PROVIDERS).default('virtualbox'),
   profile: oneOf('profile', PROFILES).default('desktop'),
@@ -81,9 +109,11 @@ export const labConfigSchema = z.strictObject({
   memory: memoryMb.default(4096),
   cpus: cpuCount.default(2),
   forwardedPort: port('forwardedPort').default(8003),
+  chapters: chaptersSchema.default([...CHAPTERS]),
   virtualbox: virtualboxSchema.prefault({}),
   libvirt: libvirtSchema.prefault({}),
   ssh: sshSchema.optional(),
+  aptProxy: aptProxySchema.default(''),
 }).superRefine((config, ctx) => {
   if (config.provider === 'ssh' && !config.ssh) {
     ctx.addIssue({code: 'custom', path: ['ssh'], message: 'provider ssh needs an ssh section with host, user and identityFile'})

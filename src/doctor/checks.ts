@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {isAbsolute, join, resolve, win32} from 'node:path'
 
+import {labPaths} from '../config/lab-folder.js'
 import {DEFAULT_BOX, type LabConfig} from '../config/schema.js'
 import {errorMessage} from '../errors.js'
 import {CommandNotFoundError, type ProcessRunner, type RunResult} from '../process/runner.js'
@@ -260,7 +261,7 @@ export async function diskItem(dir: string, host: HostFacts): Promise<DoctorItem
 
 /** True when Vagrant has created this lab's machine (then a busy port may be the VM's own forwarding). */
 export function machineCreated(dir: string, provider: string): boolean {
-  return existsSync(join(dir, '.vagrant', 'machines', 'default', provider, 'id'))
+  return existsSync(join(labPaths(dir).vagrantMachineDir, provider, 'id'))
 }
 
 export async function portItem(ctx: DoctorContext): Promise<DoctorItem> {

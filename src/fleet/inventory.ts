@@ -1,5 +1,4 @@
 import {readFileSync} from 'node:fs'
-import {homedir} from 'node:os'
 import {dirname, extname, isAbsolute, resolve} from 'node:path'
 import {parseDocument} from 'yaml'
 
@@ -8,6 +7,8 @@ import {SAFE_HOST, SAFE_PATH, SAFE_USER} from '../config/schema.js'
 import {ConfigError, errorMessage} from '../errors.js'
 import type {SshTarget} from '../ssh/target.js'
 import {closest} from '../util/did-you-mean.js'
+import {findCycle} from '../util/graph.js'
+import {expandHome} from '../util/paths.js'
 import {parseYamlWithLines} from '../util/yaml-errors.js'
 
 /**
@@ -469,54 +470,22 @@ function parseYaml(text: string, builder: Builder, fix: string): void {
 // ---------------------------------------------------------------------------------------------------------------
 // Resolution
 
-function findCycle(builder: Builder): string[] | undefined {
-  const state = new Map<string, 'visiting' | 'done'>()
-  const stack: string[] = []
-  const walk = (name: string): string[] | undefined => {
-    if (state.get(name) === 'done') return undefined
-    if (state.get(name) === 'visiting') return [...stack.slice(stack.indexOf(name)), name]
-    state.set(name, 'visiting')
-    stack.push(name)
-    for (const child of builder.groups.get(name)?.children ?? []) {
-      const cycle = walk(child)
-      if (cycle) return cycle
-    }
-    stack.pop()
-    state.set(name, 'done')
-    return undefined
-  }
-  for (const name of builder.groups.keys()) {
-    const cycle = walk(name)
-    if (cycle) return cycle
-  }
-  return undefined
-}
-
-function expandHome(path: string): string {
-  if (path === '~') return homedir()
-  if (path.startsWith('~/')) return resolve(homedir(), path.slice(2))
-  return path
-}
-
-function resolveInventory(builder: Builder, defaults: InventoryDefaults): Inventory {
+/**
+ * Hangs every group without another parent under all, and makes `ungrouped` hold exactly the hosts no other group
+ * lists (as Ansible reconciles it). False, with a problem recorded, when groups contain each other in a circle.
+ */
+function settleGroups(builder: Builder): boolean {
   const {groups} = builder
-  const groupNamed = (name: string): Group => {
-    const group = groups.get(name)
-    if (!group) throw new Error(`inventory group ${name} vanished`)
-    return group
-  }
-  const all = groupNamed('all')
-  const ungrouped = groupNamed('ungrouped')
-  // Every group without another parent hangs under all.
   for (const group of groups.values()) {
     if (group.name !== 'all' && [...group.parents].every((parent) => parent === 'all')) builder.link('all', group.name, undefined)
   }
-  const cycle = findCycle(builder)
+  const cycle = findCycle(groups.keys(), (name) => groups.get(name)?.children ?? [])
   if (cycle) {
     builder.problem(undefined, `groups contain each other in a circle: ${cycle.join(' → ')}`)
-    return {hosts: [], groups: {}}
+    return false
   }
-  // A host named in some group is no longer "ungrouped" (as Ansible reconciles it).
+  const ungrouped = groupNamed(builder, 'ungrouped')
+  // A host named in some group is no longer "ungrouped".
   for (const group of groups.values()) {
     if (group.name === 'all' || group.name === 'ungrouped') continue
     for (const name of group.hosts) ungrouped.hosts.delete(name)
@@ -525,122 +494,153 @@ function resolveInventory(builder: Builder, defaults: InventoryDefaults): Invent
     const listed = [...groups.values()].some((group) => group.name !== 'all' && group.hosts.has(name))
     if (!listed) ungrouped.hosts.add(name)
   }
-  all.hosts.clear()
+  groupNamed(builder, 'all').hosts.clear()
+  return true
+}
 
-  const depth = new Map<string, number>()
-  const depthOf = (name: string): number => {
-    const known = depth.get(name)
+function groupNamed(builder: Builder, name: string): Group {
+  const group = builder.groups.get(name)
+  if (!group) throw new Error(`inventory group ${name} vanished`)
+  return group
+}
+
+/** The groups a host is in (with their ancestors and all), and the variables that apply to it, by precedence. */
+class Precedence {
+  private readonly depth = new Map<string, number>()
+
+  constructor(private readonly builder: Builder) {}
+
+  groupsOf(host: Host): Set<string> {
+    const memberOf = new Set<string>(['all'])
+    for (const group of this.builder.groups.values()) if (group.hosts.has(host.name)) this.addAncestors(group.name, memberOf)
+    return memberOf
+  }
+
+  /** Host vars > deeper group vars > shallower ones; at one depth, groups apply in name order, the later winning. */
+  effectiveVars(host: Host, memberOf: Set<string>): Vars {
+    const applied = [...memberOf].sort((a, b) => this.depthOf(a) - this.depthOf(b) || a.localeCompare(b))
+    const effective: Vars = new Map()
+    for (const groupName of applied) for (const [setting, value] of groupNamed(this.builder, groupName).vars) effective.set(setting, value)
+    for (const [setting, value] of host.vars) effective.set(setting, value)
+    return effective
+  }
+
+  private depthOf(name: string): number {
+    const known = this.depth.get(name)
     if (known !== undefined) return known
-    const parents = [...(groups.get(name)?.parents ?? [])]
-    const value = parents.length === 0 ? 0 : Math.max(...parents.map(depthOf)) + 1
-    depth.set(name, value)
+    const parents = [...(this.builder.groups.get(name)?.parents ?? [])]
+    const value = parents.length === 0 ? 0 : Math.max(...parents.map((parent) => this.depthOf(parent))) + 1
+    this.depth.set(name, value)
     return value
   }
-  const ancestorsOf = (name: string, into: Set<string>): Set<string> => {
-    if (into.has(name)) return into
-    into.add(name)
-    for (const parent of groups.get(name)?.parents ?? []) ancestorsOf(parent, into)
-    return into
-  }
-  const order = [...groups.keys()]
 
-  let defaultUser = defaults.user
-  if (defaultUser !== undefined && !SAFE_USER.test(defaultUser)) {
-    builder.problem(undefined, `--user ${JSON.stringify(defaultUser)} is not a Unix user name (lowercase letters, digits, _ and -)`)
-    defaultUser = undefined
+  private addAncestors(name: string, into: Set<string>): void {
+    if (into.has(name)) return
+    into.add(name)
+    for (const parent of this.builder.groups.get(name)?.parents ?? []) this.addAncestors(parent, into)
   }
-  let defaultIdentity: string | undefined
+}
+
+/** --user and --identity, checked; a bad one is a problem and counts as not given for the hosts. */
+function checkedDefaults(builder: Builder, defaults: InventoryDefaults): {user?: string; identityFile?: string} {
+  let user = defaults.user
+  if (user !== undefined && !SAFE_USER.test(user)) {
+    builder.problem(undefined, `--user ${JSON.stringify(user)} is not a Unix user name (lowercase letters, digits, _ and -)`)
+    user = undefined
+  }
+  let identityFile: string | undefined
   if (defaults.identityFile !== undefined) {
     if (!SAFE_PATH.test(defaults.identityFile) || /^~[^/]/.test(defaults.identityFile)) {
       builder.problem(undefined, `--identity ${JSON.stringify(defaults.identityFile)} must be a plain file path (no quotes, newlines, $, #, ;, |, & or backticks, no ~user)`)
-    } else defaultIdentity = resolve(expandHome(defaults.identityFile))
+    } else identityFile = resolve(expandHome(defaults.identityFile))
   }
-  const missingUser: Host[] = []
-  const missingKey: Host[] = []
-  const inventoryDir = dirname(resolve(builder.file))
-  const hosts: InventoryHost[] = []
-  for (const host of builder.hosts.values()) {
-    const memberOf = new Set<string>(['all'])
-    for (const group of groups.values()) if (group.hosts.has(host.name)) ancestorsOf(group.name, memberOf)
-    const applied = [...memberOf].sort((a, b) => depthOf(a) - depthOf(b) || a.localeCompare(b))
-    const effective: Vars = new Map()
-    for (const groupName of applied) for (const [setting, value] of groupNamed(groupName).vars) effective.set(setting, value)
-    for (const [setting, value] of host.vars) effective.set(setting, value)
+  return {user, identityFile}
+}
 
-    const label = `host ${host.name}`
-    const check = (setting: Setting, rule: RegExp, what: string): string | undefined => {
-      const found = effective.get(setting)
-      if (!found) return undefined
-      if (!rule.test(found.value)) {
-        builder.problem(found.line, `${label}: ${found.key} ${JSON.stringify(found.value)} ${what}`)
-        return undefined
-      }
-      return found.value
+/** What resolving the hosts shares: the defaults as given and as checked, and who lacks a user or a key. */
+interface HostResolution {
+  builder: Builder
+  given: InventoryDefaults
+  checked: {user?: string; identityFile?: string}
+  inventoryDir: string
+  missingUser: Host[]
+  missingKey: Host[]
+}
+
+/** One host's connection settings from its effective variables, or undefined (with problems recorded). */
+function resolveHost(r: HostResolution, host: Host, effective: Vars): Omit<InventoryHost, 'groups'> | undefined {
+  const {builder} = r
+  const label = `host ${host.name}`
+  const valid = (setting: Setting, rule: RegExp, what: string): string | undefined => {
+    const found = effective.get(setting)
+    if (!found) return undefined
+    if (!rule.test(found.value)) {
+      builder.problem(found.line, `${label}: ${found.key} ${JSON.stringify(found.value)} ${what}`)
+      return undefined
     }
-
-    const address = check('host', SAFE_HOST, 'is not a host name or IP address (letters, digits, . - and :)')
-    let hostAddress = address
-    if (!effective.has('host')) {
-      if (SAFE_HOST.test(host.name)) hostAddress = host.name
-      else builder.problem(host.line, `${label} has no ansible_host, and its name is not a host name or IP address, so there is nothing to connect to: add ansible_host=ADDRESS`)
-    }
-
-    let port = 22
-    const portValue = effective.get('port')
-    if (portValue) {
-      const parsed = /^\d{1,5}$/.test(portValue.value) ? Number(portValue.value) : NaN
-      if (!(parsed >= 1 && parsed <= 65_535)) {
-        builder.problem(portValue.line, `${label}: ${portValue.key} ${JSON.stringify(portValue.value)} is not a port; use a whole number from 1 to 65535`)
-      } else port = parsed
-    }
-
-    let user = check('user', SAFE_USER, 'is not a Unix user name (lowercase letters, digits, _ and -, at most 32)')
-    if (!effective.has('user')) {
-      if (defaultUser === undefined) {
-        if (defaults.user === undefined) missingUser.push(host)
-      } else user = defaultUser
-    }
-
-    let identityFile: string | undefined
-    const key = effective.get('identityFile')
-    if (key) {
-      if (!SAFE_PATH.test(key.value)) {
-        builder.problem(key.line, `${label}: ${key.key} ${JSON.stringify(key.value)} must be a plain file path (no quotes, newlines, $, #, ;, |, & or backticks)`)
-      } else if (/^~[^/]/.test(key.value)) {
-        builder.problem(key.line, `${label}: ${key.key} ${JSON.stringify(key.value)} names another user's home; write the full path instead`)
-      } else {
-        const expanded = expandHome(key.value)
-        identityFile = isAbsolute(expanded) ? expanded : resolve(inventoryDir, expanded)
-      }
-    } else if (defaultIdentity === undefined) {
-      if (defaults.identityFile === undefined) missingKey.push(host)
-    } else identityFile = defaultIdentity
-
-    if (hostAddress === undefined || user === undefined || identityFile === undefined) continue
-    hosts.push({
-      host: hostAddress,
-      port,
-      user,
-      identityFile,
-      name: host.name,
-      groups: order.filter((name) => memberOf.has(name)),
-    })
+    return found.value
   }
 
-  const missing = (list: Host[], variable: string, flag: string, why: string) => {
-    const [first] = list
-    if (!first) return
-    const who = list.length === 1
-      ? `host ${first.name} has`
-      : `${list.length} hosts (${list.slice(0, 3).map((host) => host.name).join(', ')}${list.length > 3 ? ', …' : ''}) have`
-    const where = list.length === 1 ? 'in the inventory' : 'in the inventory (e.g. once for all in [all:vars])'
-    builder.problem(first.line, `${who} no ${variable}: set it ${where} or pass ${flag}${why}`)
+  let hostAddress = valid('host', SAFE_HOST, 'is not a host name or IP address (letters, digits, . - and :)')
+  if (!effective.has('host')) {
+    if (SAFE_HOST.test(host.name)) hostAddress = host.name
+    else builder.problem(host.line, `${label} has no ansible_host, and its name is not a host name or IP address, so there is nothing to connect to: add ansible_host=ADDRESS`)
   }
-  missing(missingUser, 'ansible_user', '--user', '')
-  missing(missingKey, 'ansible_ssh_private_key_file', '--identity', ' (chaos-lab logs in with a key, never a password)')
+  const port = resolvePort(builder, label, effective.get('port'))
+  let user = valid('user', SAFE_USER, 'is not a Unix user name (lowercase letters, digits, _ and -, at most 32)')
+  if (!effective.has('user')) {
+    if (r.checked.user === undefined) {
+      if (r.given.user === undefined) r.missingUser.push(host)
+    } else user = r.checked.user
+  }
+  const identityFile = resolveIdentity(r, host, label, effective.get('identityFile'))
+  if (hostAddress === undefined || user === undefined || identityFile === undefined) return undefined
+  return {host: hostAddress, port, user, identityFile, name: host.name}
+}
 
-  // Two names for one machine is a copy-paste slip: one learner's VM would be checked (or reset) twice, and
-  // the other's not at all.
+function resolvePort(builder: Builder, label: string, portValue: Value | undefined): number {
+  if (!portValue) return 22
+  const parsed = /^\d{1,5}$/.test(portValue.value) ? Number(portValue.value) : NaN
+  if (parsed >= 1 && parsed <= 65_535) return parsed
+  builder.problem(portValue.line, `${label}: ${portValue.key} ${JSON.stringify(portValue.value)} is not a port; use a whole number from 1 to 65535`)
+  return 22
+}
+
+function resolveIdentity(r: HostResolution, host: Host, label: string, key: Value | undefined): string | undefined {
+  if (key) {
+    if (!SAFE_PATH.test(key.value)) {
+      r.builder.problem(key.line, `${label}: ${key.key} ${JSON.stringify(key.value)} must be a plain file path (no quotes, newlines, $, #, ;, |, & or backticks)`)
+    } else if (/^~[^/]/.test(key.value)) {
+      r.builder.problem(key.line, `${label}: ${key.key} ${JSON.stringify(key.value)} names another user's home; write the full path instead`)
+    } else {
+      const expanded = expandHome(key.value)
+      return isAbsolute(expanded) ? expanded : resolve(r.inventoryDir, expanded)
+    }
+    return undefined
+  }
+  if (r.checked.identityFile === undefined) {
+    if (r.given.identityFile === undefined) r.missingKey.push(host)
+    return undefined
+  }
+  return r.checked.identityFile
+}
+
+/** One problem for all the hosts that lack a setting that has no default either. */
+function reportMissing(builder: Builder, list: Host[], variable: string, flag: string, why: string): void {
+  const [first] = list
+  if (!first) return
+  const who = list.length === 1
+    ? `host ${first.name} has`
+    : `${list.length} hosts (${list.slice(0, 3).map((host) => host.name).join(', ')}${list.length > 3 ? ', …' : ''}) have`
+  const where = list.length === 1 ? 'in the inventory' : 'in the inventory (e.g. once for all in [all:vars])'
+  builder.problem(first.line, `${who} no ${variable}: set it ${where} or pass ${flag}${why}`)
+}
+
+/**
+ * Two names for one machine is a copy-paste slip: one learner's VM would be checked (or reset) twice, and the
+ * other's not at all.
+ */
+function reportSharedAddresses(builder: Builder, hosts: InventoryHost[]): void {
   const byAddress = new Map<string, InventoryHost>()
   for (const host of hosts) {
     const address = `${host.host.toLowerCase()}:${host.port}`
@@ -649,6 +649,29 @@ function resolveInventory(builder: Builder, defaults: InventoryDefaults): Invent
       builder.problem(builder.hosts.get(host.name)?.line, `hosts ${earlier.name} and ${host.name} both connect to ${host.host} port ${host.port}: give each its own ansible_host (or ansible_port)`)
     } else byAddress.set(address, host)
   }
+}
+
+function resolveInventory(builder: Builder, defaults: InventoryDefaults): Inventory {
+  if (!settleGroups(builder)) return {hosts: [], groups: {}}
+  const order = [...builder.groups.keys()]
+  const precedence = new Precedence(builder)
+  const r: HostResolution = {
+    builder,
+    given: defaults,
+    checked: checkedDefaults(builder, defaults),
+    inventoryDir: dirname(resolve(builder.file)),
+    missingUser: [],
+    missingKey: [],
+  }
+  const hosts: InventoryHost[] = []
+  for (const host of builder.hosts.values()) {
+    const memberOf = precedence.groupsOf(host)
+    const resolved = resolveHost(r, host, precedence.effectiveVars(host, memberOf))
+    if (resolved) hosts.push({...resolved, groups: order.filter((name) => memberOf.has(name))})
+  }
+  reportMissing(builder, r.missingUser, 'ansible_user', '--user', '')
+  reportMissing(builder, r.missingKey, 'ansible_ssh_private_key_file', '--identity', ' (chaos-lab logs in with a key, never a password)')
+  reportSharedAddresses(builder, hosts)
 
   const membership = new Map<string, string[]>(order.map((name) => [name, []]))
   for (const host of hosts) for (const group of host.groups) membership.get(group)?.push(host.name)

@@ -1,18 +1,16 @@
-import {join} from 'node:path'
-
 import type {ListrTask} from 'listr2'
 
 import type {Deps} from '../deps.js'
-import {ChaosLabError, ExitCode, InternalError, type ExitCodeValue} from '../errors.js'
+import {ChaosLabError, ExitCode, InternalError, UnreachableError, type ExitCodeValue} from '../errors.js'
 import {KnownHosts} from '../ssh/known-hosts.js'
 import type {SshSession} from '../ssh/session.js'
 import {runWithProgress} from '../ui/progress.js'
-import {userConfigDir} from '../util/paths.js'
+import {userKnownHostsFile} from '../util/paths.js'
 import {loadInventory, type InventoryHost} from './inventory.js'
 import {applyLimit} from './limit.js'
 
 /** Eight hosts at a time: SSH work is mostly waiting, and a 2-core laptop stays responsive. */
-export const DEFAULT_CONCURRENCY = 8
+export const HOSTS_AT_ONCE = 8
 
 export interface FleetFlags {
   inventory: string
@@ -45,8 +43,6 @@ export function selectHosts(flags: Pick<FleetFlags, 'inventory' | 'limit' | 'use
   return flags.limit ? applyLimit(inventory, flags.limit) : inventory.hosts
 }
 
-const UNREACHABLE_CODES = new Set(['connection_refused', 'connection_timeout', 'host_not_found', 'connect_failed', 'auth_failed', 'connection_lost', 'host_key_changed', 'command_timeout'])
-
 /**
  * Runs `work` on every host with at most `concurrency` at once, one progress line per host. One host failing or
  * unreachable never stops the others; each host's SSH session is opened and closed here.
@@ -58,7 +54,7 @@ export async function forEachHost<T>(
   ui: {json: boolean},
   work: (session: SshSession, host: InventoryHost, progress: (line: string) => void) => Promise<{result: T; exitCode: ExitCodeValue; summary: string}>,
 ): Promise<FleetReport<T>> {
-  const knownHosts = new KnownHosts(join(userConfigDir(deps.env), 'known_hosts'))
+  const knownHosts = new KnownHosts(userKnownHostsFile(deps.env))
   const outcomes: HostOutcome<T>[] = hosts.map((host) => ({host: host.name, status: 'error', exitCode: ExitCode.internal}))
   const tasks = hosts.map((host, index): ListrTask<object> => ({
     title: host.name,
@@ -74,9 +70,9 @@ export async function forEachHost<T>(
         const known = error instanceof ChaosLabError ? error : new InternalError((error as Error).message)
         outcomes[index] = {
           host: host.name,
-          status: UNREACHABLE_CODES.has(known.code) ? 'unreachable' : 'error',
+          status: known instanceof UnreachableError ? 'unreachable' : 'error',
           exitCode: known.exitCode,
-          error: {code: known.code, message: known.message, suggestion: known.suggestion},
+          error: {code: known.code, message: known.fullMessage(), suggestion: known.suggestion},
         }
         task.title = `${host.name}: ${known.message.split('\n')[0]}`
         throw known

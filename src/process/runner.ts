@@ -1,6 +1,6 @@
 import {execa} from 'execa'
 
-import {UnreachableError} from '../errors.js'
+import {ToolError} from '../errors.js'
 
 export interface RunOptions {
   cwd?: string
@@ -25,7 +25,7 @@ export interface ProcessRunner {
   run(command: string, args: readonly string[], options?: RunOptions): Promise<RunResult>
 }
 
-export class CommandNotFoundError extends UnreachableError {
+export class CommandNotFoundError extends ToolError {
   constructor(command: string, suggestion: string) {
     super(`\`${command}\` was not found on this machine's PATH.`, {suggestion, data: {command}}, 'command_not_found')
   }
@@ -75,7 +75,7 @@ export class ExecaRunner implements ProcessRunner {
     if (result.failed && result.exitCode === undefined && !result.signal && !result.isCanceled && !result.timedOut) {
       const code = (result.cause as NodeJS.ErrnoException | undefined)?.code
       if (code === 'ENOENT') throw new CommandNotFoundError(command, `Install ${command} and make sure it is on PATH.`)
-      throw new UnreachableError(`Could not start \`${command}\`: ${result.shortMessage}`)
+      throw new ToolError(`Could not start \`${command}\`: ${result.shortMessage}`)
     }
     return {
       exitCode: result.exitCode ?? (result.signal ? 128 : 1),

@@ -1,4 +1,4 @@
-import {UnreachableError} from '../errors.js'
+import {ToolError} from '../errors.js'
 import {CommandNotFoundError, type ProcessRunner, type RunResult} from '../process/runner.js'
 import type {SshTarget} from '../ssh/target.js'
 
@@ -29,7 +29,7 @@ export class Vagrant {
       if (error instanceof CommandNotFoundError) throw new CommandNotFoundError('vagrant', VAGRANT_INSTALL_HINT)
       throw error
     }
-    if (result.exitCode !== 0) throw vagrantFailed(what, args, result)
+    if (result.exitCode !== 0) throw vagrantFailed(what, args, result, onLine !== undefined)
     return result
   }
 
@@ -76,15 +76,17 @@ export class Vagrant {
   }
 }
 
-function lastLines(text: string, count: number): string {
-  return text.trim().split('\n').slice(-count).join('\n')
+function lastLines(text: string, count: number): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '').slice(-count)
 }
 
-function vagrantFailed(what: string, args: string[], result: RunResult): UnreachableError {
-  const output = lastLines(`${result.stdout}\n${result.stderr}`, 12)
-  return new UnreachableError(`Vagrant could not ${what} (\`vagrant ${args.join(' ')}\` exited with ${result.exitCode}).${output ? `\nIts last lines:\n${output}` : ''}`, {
+/** `streamed`: Vagrant's lines went to a progress view as it printed them. */
+function vagrantFailed(what: string, args: string[], result: RunResult, streamed: boolean): ToolError {
+  return new ToolError(`Vagrant could not ${what} (\`vagrant ${args.join(' ')}\` exited with ${result.exitCode}).`, {
     suggestion: 'Run `chaos-lab doctor` to check Vagrant and the provider, fix what it reports, then try again.',
     data: {args, exitCode: result.exitCode},
+    output: lastLines(`${result.stdout}\n${result.stderr}`, 12),
+    outputStreamed: streamed,
   }, 'vagrant_failed')
 }
 
@@ -130,7 +132,7 @@ export function parseSshConfig(stdout: string): SshTarget {
   const user = values.get('user')
   const identityFile = values.get('identityfile')
   if (!host || !user || !identityFile || !Number.isInteger(port)) {
-    throw new UnreachableError('`vagrant ssh-config` did not say how to reach the VM (HostName, Port, User, IdentityFile).', {
+    throw new ToolError('`vagrant ssh-config` did not say how to reach the VM (HostName, Port, User, IdentityFile).', {
       suggestion: 'Is the VM running? Check `chaos-lab status`, then `chaos-lab up`.',
     }, 'vagrant_ssh_config')
   }

@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {join, relative, sep} from 'node:path'
 
+import {chapterOfStep} from '../config/chapters.js'
 import {ConfigError} from '../errors.js'
 import {createTar, type TarEntry} from '../util/tar.js'
 import {packagePath} from '../util/paths.js'
@@ -17,11 +18,21 @@ export interface ProvisioningStep {
   script: string
   /** Hash of everything the step reads (its script, the shared library, its own files, the profile). */
   hash: string
+  /** The book's chapter this step provisions (step chapterN), or undefined for the steps every lab gets. */
+  chapter?: number
 }
+
+/**
+ * Settings of chaos-lab.yaml that reach every step as environment variables (CHAOS_LAB_APT_PROXY). A step whose
+ * script declares one in a line `# settings: NAME…` reruns when its value changes; an empty value leaves the
+ * step's hash as it was without the setting.
+ */
+export type StepSettings = Readonly<Record<string, string>>
 
 export interface Bundle {
   files: TarEntry[]
   steps: ProvisioningStep[]
+  settings: StepSettings
   /** Hash of the whole bundle: unchanged bundle + unchanged stamps = nothing to upload. */
   hash: string
 }
@@ -48,18 +59,25 @@ function hashOf(files: readonly TarEntry[], extra: string): string {
   return hash.update(extra).digest('hex').slice(0, 16)
 }
 
-/** Folders a step script declares it reads, in a comment line `# inputs: files/a files/b`. */
-function declaredInputs(script: TarEntry): string[] {
-  const inputs = /^# inputs:(.*)$/m.exec(script.content.toString())?.[1]
-  return inputs !== undefined ? inputs.trim().split(/\s+/).filter(Boolean).map((folder) => folder.replace(/\/?$/, '/')) : []
+/** The words of a step script's comment line `# KEY: a b c` (inputs: folders it reads; settings: variables). */
+function declared(script: TarEntry, key: 'inputs' | 'settings'): string[] {
+  const words = new RegExp(`^# ${key}:(.*)$`, 'm').exec(script.content.toString())?.[1]
+  return words !== undefined ? words.trim().split(/\s+/).filter(Boolean) : []
+}
+
+/** What a step's hash covers besides its files: the profile, and each setting it declares that is not empty. */
+function stepExtra(script: TarEntry, profile: string, settings: StepSettings): string {
+  const used = declared(script, 'settings').filter((name) => (settings[name] ?? '') !== '')
+  return [`profile=${profile}`, ...used.map((name) => `${name}=${settings[name] ?? ''}`)].join('\0')
 }
 
 /**
  * Reads provisioning/: `steps/ORDER` names the steps in order; step NAME runs `steps/NAME.sh`. A step's inputs
  * are its script, everything under `lib/`, everything under `files/NAME/` and the folders its `# inputs:` line
- * names, plus the profile: changing one of them reruns the step, changing anything else does not.
+ * names, plus the profile and the settings its `# settings:` line names: changing one of them reruns the step,
+ * changing anything else does not.
  */
-export function loadBundle(profile: string, root = packagePath('provisioning')): Bundle {
+export function loadBundle(profile: string, root = packagePath('provisioning'), settings: StepSettings = {}): Bundle {
   const files = listFiles(root)
   const order = files.find((file) => file.path === 'steps/ORDER')
   if (!order) throw new ConfigError(`The provisioning folder ${root} has no steps/ORDER file.`, {suggestion: 'Reinstall chaos-lab: its provisioning files are incomplete.'})
@@ -69,11 +87,12 @@ export function loadBundle(profile: string, root = packagePath('provisioning')):
     const script = `steps/${name}.sh`
     const scriptFile = files.find((file) => file.path === script)
     if (!scriptFile) throw new ConfigError(`steps/ORDER names the step "${name}" but ${script} does not exist.`, {suggestion: 'Reinstall chaos-lab: its provisioning files are incomplete.'})
-    const folders = [`files/${name}/`, ...declaredInputs(scriptFile)]
+    const folders = [`files/${name}/`, ...declared(scriptFile, 'inputs').map((folder) => folder.replace(/\/?$/, '/'))]
     const own = files.filter((file) => file.path === script || folders.some((folder) => file.path.startsWith(folder)))
-    return {name, script, hash: hashOf([...shared, ...own], `profile=${profile}`)}
+    const chapter = chapterOfStep(name)
+    return {name, script, hash: hashOf([...shared, ...own], stepExtra(scriptFile, profile, settings)), ...(chapter === undefined ? {} : {chapter})}
   })
-  return {files, steps, hash: hashOf(files, `profile=${profile}`)}
+  return {files, steps, settings, hash: hashOf(files, `profile=${profile}`)}
 }
 
 export function bundleTar(bundle: Bundle): Buffer {

@@ -1,7 +1,7 @@
-import type {CheckResult, LessonRun} from '../labs/result.js'
+import type {CheckResult, LessonRun} from '../lessons/result.js'
 
 /**
- * `chaos-lab check --json`: exactly the LessonRun shape of src/labs/result.ts, with keys in the documented
+ * `chaos-lab check --json`: exactly the LessonRun shape of src/lessons/result.ts, with keys in the documented
  * order and nothing else (no internal fields leak into the stable schema).
  */
 export function toJsonRun(run: LessonRun): LessonRun {
@@ -22,8 +22,4 @@ export function toJsonRun(run: LessonRun): LessonRun {
     summary: {total: summary.total, pass: summary.pass, fail: summary.fail, blocked: summary.blocked, error: summary.error},
     checks: run.checks.map(check),
   }
-}
-
-export function formatJson(run: LessonRun): string {
-  return `${JSON.stringify(toJsonRun(run), null, 2)}\n`
 }

@@ -1,4 +1,4 @@
-import type {CheckStatus, LessonRun} from '../labs/result.js'
+import type {CheckStatus, LessonRun} from '../lessons/result.js'
 
 export interface TableOptions {
   /** ANSI colours (a terminal without NO_COLOR). Golden files are plain. */

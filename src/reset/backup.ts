@@ -1,12 +1,10 @@
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {UnreachableError} from '../errors.js'
+import {LEARNER_WORK} from '../config/learner.js'
+import {LocalWriteError, MachineStepError} from '../errors.js'
 import type {SshSession} from '../ssh/session.js'
 import {shellQuote} from '../util/shell.js'
-
-/** What a learner makes in the VM, relative to /: answer sheets, the chapter folders, shell history. */
-export const LEARNER_WORK = ['home/chaos/answers', 'home/chaos/src', 'home/chaos/.bash_history'] as const
 
 export interface Backup {
   file: string
@@ -15,11 +13,21 @@ export interface Backup {
   paths: string[]
 }
 
-export class BackupFailedError extends UnreachableError {
+/** The learner's work could not be archived in the machine or copied from it: nothing was reset. */
+export class BackupFailedError extends MachineStepError {
   constructor(host: string, detail: string) {
     super(`Could not copy the learner's work from ${host} to this computer (${detail}), so nothing was reset.`, {
-      suggestion: 'Check free disk space on both sides and that the machine is running (chaos-lab status), then try again; use --backup-dir to write the archive elsewhere.',
+      suggestion: 'Check free disk space in the machine and that it is running (chaos-lab status), then try again.',
     }, 'backup_failed')
+  }
+}
+
+/** The archive arrived but could not be written on this computer: nothing was reset. */
+export class BackupUnwritableError extends LocalWriteError {
+  constructor(host: string, file: string, detail: string) {
+    super(`Could not write the backup of the learner's work from ${host} to ${file} (${detail}), so nothing was reset.`, {
+      suggestion: 'Check free disk space and permissions on this computer, or pass --backup-dir with a folder you can write to, then try again.',
+    }, 'backup_unwritable')
   }
 }
 
@@ -59,7 +67,7 @@ export async function backupLearnerWork(session: SshSession, backupDir: string, 
     mkdirSync(backupDir, {recursive: true})
     writeFileSync(file, data)
   } catch (error) {
-    throw new BackupFailedError(host, `writing ${file}: ${(error as Error).message}`)
+    throw new BackupUnwritableError(host, file, (error as Error).message)
   }
   return {file, bytes: data.length, paths: archive.stdout.split('\n').filter(Boolean)}
 }

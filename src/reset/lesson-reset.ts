@@ -1,6 +1,7 @@
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
 
-import {UnreachableError, UsageError} from '../errors.js'
+import {LEARNER} from '../config/learner.js'
+import {MachineStepError, UsageError} from '../errors.js'
 import type {SshSession} from '../ssh/session.js'
 import {closest} from '../util/did-you-mean.js'
 import {packagePath} from '../util/paths.js'
@@ -20,13 +21,13 @@ export function lessonResetScript(lesson: string): string {
 
 export async function runLessonReset(session: SshSession, lesson: string, script: string, onLine: (line: string) => void): Promise<void> {
   const tail: string[] = []
-  const result = await session.exec('sudo -n env CHAOS_LAB_USER=chaos bash -s', {
+  const result = await session.exec(`sudo -n env CHAOS_LAB_USER=${LEARNER} bash -s`, {
     stdin: script,
     timeoutMs: 5 * 60_000,
     onLine: (line) => { tail.push(line); if (tail.length > 10) tail.shift(); onLine(line) },
   })
   if (result.code !== 0) {
-    throw new UnreachableError(`Resetting ${lesson} on ${session.target.name} failed (exit ${result.code ?? `SIG${result.signal}`}).\n${tail.join('\n')}`, {
+    throw new MachineStepError(`Resetting ${lesson} on ${session.target.name} failed (exit ${result.code ?? `SIG${result.signal}`}).\n${tail.join('\n')}`, {
       suggestion: 'The learner\'s work was backed up first. Fix the cause shown above, or run `chaos-lab provision --force` to rebuild the lesson\'s files, then reset again.',
     }, 'reset_failed')
   }

@@ -2,11 +2,11 @@ import {readFileSync} from 'node:fs'
 import ssh2 from 'ssh2'
 import type {ClientChannel, ConnectConfig} from 'ssh2'
 
-import {ChaosLabError, UnreachableError, UsageError, errorMessage} from '../errors.js'
+import {ChaosLabError, MachineStepError, UnreachableError, UsageError, errorMessage} from '../errors.js'
 import {HostKeyChangedError, KnownHosts} from './known-hosts.js'
 import {lineSplitter} from './lines.js'
 import type {SshTarget} from './target.js'
-import {Semaphore} from '../util/semaphore.js'
+import {Limiter} from '../util/limiter.js'
 
 export interface ExecResult {
   /** Exit status, or null when the command died of a signal. */
@@ -102,10 +102,10 @@ function explainConnectError(target: SshTarget, error: Error & {code?: string; l
 class Ssh2Session implements SshSession {
   private closed = false
   private lostReason: string | undefined
-  private readonly channels: Semaphore
+  private readonly channels: Limiter
 
   constructor(readonly target: SshTarget, private readonly client: ssh2.Client, maxChannels: number) {
-    this.channels = new Semaphore(maxChannels)
+    this.channels = new Limiter(maxChannels)
     client.on('close', () => {
       if (!this.closed) this.lostReason ??= 'the connection closed'
       this.closed = true
@@ -176,11 +176,11 @@ class Ssh2Session implements SshSession {
     this.assertOpen()
     return this.channels.run(() => new Promise<void>((resolve, reject) => {
       this.client.sftp((error, sftp) => {
-        if (error) { reject(new UnreachableError(`SFTP is not available on ${this.target.name}: ${error.message}.`, {suggestion: 'Make sure sshd on the machine has the sftp subsystem enabled.'}, 'sftp_unavailable')); return }
+        if (error) { reject(new MachineStepError(`SFTP is not available on ${this.target.name}: ${error.message}.`, {suggestion: 'Make sure sshd on the machine has the sftp subsystem enabled.'}, 'sftp_unavailable')); return }
         sftp.writeFile(remotePath, contents, {mode}, (writeError) => {
           const finish = () => {
             sftp.end()
-            if (writeError) reject(new UnreachableError(`Could not write ${remotePath} on ${this.target.name}: ${writeError.message}.`, {}, 'upload_failed'))
+            if (writeError) reject(new MachineStepError(`Could not write ${remotePath} on ${this.target.name}: ${writeError.message}.`, {}, 'upload_failed'))
             else resolve()
           }
           if (writeError) { finish(); return }
@@ -195,10 +195,10 @@ class Ssh2Session implements SshSession {
     this.assertOpen()
     return this.channels.run(() => new Promise<Buffer>((resolve, reject) => {
       this.client.sftp((error, sftp) => {
-        if (error) { reject(new UnreachableError(`SFTP is not available on ${this.target.name}: ${error.message}.`, {suggestion: 'Make sure sshd on the machine has the sftp subsystem enabled.'}, 'sftp_unavailable')); return }
+        if (error) { reject(new MachineStepError(`SFTP is not available on ${this.target.name}: ${error.message}.`, {suggestion: 'Make sure sshd on the machine has the sftp subsystem enabled.'}, 'sftp_unavailable')); return }
         sftp.readFile(remotePath, (readError, data) => {
           sftp.end()
-          if (readError) reject(new UnreachableError(`Could not read ${remotePath} on ${this.target.name}: ${readError.message}.`, {}, 'download_failed'))
+          if (readError) reject(new MachineStepError(`Could not read ${remotePath} on ${this.target.name}: ${readError.message}.`, {}, 'download_failed'))
           else resolve(data)
         })
       })

@@ -1,5 +1,8 @@
 import {Listr, ListrLogger, ProcessOutput, type ListrTask} from 'listr2'
 
+import {ChaosLabError} from '../errors.js'
+import {isTerminal} from './terminal.js'
+
 export interface ProgressOptions {
   /** --json: print nothing but the final JSON. */
   json: boolean
@@ -13,11 +16,6 @@ export interface ProgressOptions {
 
 /** How many of a task's latest output lines stay on screen in a terminal. */
 export const TAIL_LINES = 6
-
-/** Node's types say isTTY is a boolean, but a stream that is not a terminal leaves it undefined. */
-function isTerminal(stream: {isTTY?: boolean}): boolean {
-  return Boolean(stream.isTTY)
-}
 
 /**
  * Runs listr2 tasks with the renderer that fits where we are: a live list with a tail of each task's output
@@ -37,7 +35,13 @@ export async function runWithProgress<Ctx extends object>(tasks: ListrTask<Ctx>[
     fallbackRendererOptions: {logger, logTitleChange: false},
     registerSignalListeners: false,
   })
-  return list.run()
+  try {
+    return await list.run()
+  } catch (error) {
+    // The verbose renderer printed the failed tool's lines for good as they came: the final error leaves them out.
+    if (!options.json && !interactive && error instanceof ChaosLabError && error.outputStreamed) error.outputShown = true
+    throw error
+  }
 }
 
 /** Default-renderer task options that keep a live tail of the task's output under its title. */

@@ -15,9 +15,14 @@ export function userConfigDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'chaos-lab')
 }
 
-/** The lab folder's private state: known_hosts, logs, backups. */
-export function labStateDir(labDir: string): string {
-  return join(labDir, '.chaos-lab')
+/** known_hosts for machines reached without a lab folder (--target, inventories). */
+export function userKnownHostsFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(userConfigDir(env), 'known_hosts')
+}
+
+/** The folder of log files for runs without a lab folder. */
+export function userLogsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(userConfigDir(env), 'logs')
 }
 
 /** Expands a leading ~ to the home folder. */

@@ -21,14 +21,14 @@
  * missing.
  */
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {basename, dirname, join} from 'node:path'
+import {existsSync, mkdtempSync, readFileSync, readdirSync} from 'node:fs'
+import {availableParallelism, tmpdir} from 'node:os'
+import {basename, join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ROOT, isolatedEnv, runCli} from '../helpers/cli.js'
-import {readCsv, startFleet, waitForCliConnection, writeIniInventory} from '../helpers/fleet/fleet.js'
+import {readCsv, startFleet, stopFleet, waitForCliConnection, writeIniInventory} from '../helpers/fleet/fleet.js'
 import {aptSeededImage, markAptListsFresh, packagesImage} from '../helpers/fleet/images.js'
 import {ensureTestImage, requireContainers, requireTools, type Container} from '../helpers/vm/index.js'
 import {cmdlineOf} from '../helpers/vm/run.js'
@@ -59,8 +59,13 @@ describe.skipIf(skip !== undefined)('a class of 8 machines over SSH (systemd-nsp
   let work = ''
   let inventory = ''
   const env = isolatedEnv()
-  /** What the containers show: lesson-1 compares with --memory/--cpus (a container has the host's kernel). */
-  let shown = {memoryMb: 0, cpus: 0}
+  /**
+   * What the containers are configured with, which lesson-1 compares with the machine (--memory/--cpus): their
+   * memory cgroup limit, and the CPUs they may run on (nproc). A container has the host's kernel, so its
+   * MemTotal is the host's: the memory check (at least 85% of the configured size) holds for any host that can
+   * give the container its limit.
+   */
+  const configured = {memoryMb: MEMORY_MB, cpus: Math.min(2, availableParallelism())}
 
   const byName = (name: string) => {
     const found = containers.find((container) => container.name === name)
@@ -75,7 +80,7 @@ describe.skipIf(skip !== undefined)('a class of 8 machines over SSH (systemd-nsp
     const fleetImage = FRESH ? await aptSeededImage(image, {log: say}) : await packagesImage(image, {log: say})
     say(`${FRESH ? 'apt-seeded' : 'packages'} tree ${fleetImage.key} ready in ${seconds(Date.now() - started)} (${fleetImage.built ? 'made now' : 'cached'})`)
     started = Date.now()
-    containers = await startFleet(fleetImage, NAMES, MEMORY_MB)
+    containers = await startFleet(fleetImage, NAMES, MEMORY_MB, configured.cpus)
     say(`${containers.length} containers answered SSH in ${seconds(Date.now() - started)}`)
     if (FRESH) await Promise.all(containers.map((container) => markAptListsFresh(container)))
 
@@ -83,20 +88,17 @@ describe.skipIf(skip !== undefined)('a class of 8 machines over SSH (systemd-nsp
     inventory = join(work, 'class.ini')
     writeIniInventory(inventory, {row1: containers.slice(0, 4), row2: containers.slice(4)}, {user: 'admin', identityFile: image.privateKeyPath})
 
-    const facts = await containers[0]!.ssh(`awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo; nproc; cat /sys/fs/cgroup/memory/memory.limit_in_bytes`)
-    const [memory = '', cpus = '', limit = ''] = facts.stdout.trim().split('\n')
-    shown = {memoryMb: Number(memory), cpus: Number(cpus)}
-    expect(Number(limit)).toBe(MEMORY_MB * 1024 * 1024)
+    // The containers are what was configured: checks are held to these numbers, never to what a container shows.
+    const facts = await containers[0]!.ssh('nproc; cat /sys/fs/cgroup/memory/memory.limit_in_bytes')
+    const [cpus = '', limit = ''] = facts.stdout.trim().split('\n')
+    expect(Number(cpus)).toBe(configured.cpus)
+    expect(Number(limit)).toBe(configured.memoryMb * 1024 * 1024)
   }, 40 * 60_000)
 
-  afterAll(async () => {
-    await Promise.all(containers.map((container) => container.stop()))
-    if (work) rmSync(work, {recursive: true, force: true})
-    rmSync(dirname(env.XDG_CONFIG_HOME!), {recursive: true, force: true})
-  }, 120_000)
+  afterAll(() => stopFleet(containers, work, env), 120_000)
 
   it('provisions all 8 at once from the inventory', async () => {
-    const result = await runCli(['provision', '--inventory', inventory, '--json'], {env, timeoutMs: 15 * 60_000})
+    const result = await runCli(['provision', '--inventory', inventory, '--chapters', '2', '--json'], {env, timeoutMs: 15 * 60_000})
     expect(result.code, result.stderr).toBe(0)
     expect(result.json.summary).toEqual({total: 8, ok: 8, unreachable: 0, error: 0})
     expect(result.json.hosts.map((host: {host: string}) => host.host)).toEqual(NAMES)
@@ -129,9 +131,14 @@ describe.skipIf(skip !== undefined)('a class of 8 machines over SSH (systemd-nsp
 
   it('check lesson-1 on the class: every check passes on every machine, and the class report says so', async () => {
     const report = join(work, 'report')
-    const size = ['--memory', String(shown.memoryMb), '--cpus', String(shown.cpus)]
+    const size = ['--memory', String(configured.memoryMb), '--cpus', String(configured.cpus)]
     const one = await runCli(['check', 'lesson-1', '--inventory', inventory, '--limit', NAMES[0]!, ...size, '--json'], {env, timeoutMs: 120_000})
     expect(one.code, one.stdout).toBe(0)
+    // The comparison is real: a machine with fewer CPUs than configured fails the cpus check.
+    const more = await runCli(['check', 'lesson-1', '--inventory', inventory, '--limit', NAMES[0]!, '--memory', String(configured.memoryMb), '--cpus', String(configured.cpus + 1), '--json'], {env, timeoutMs: 120_000})
+    expect(more.code, more.stdout).toBe(1)
+    const cpusCheck = (more.json.hosts[0].result.checks as {id: string; status: string; message: string}[]).find((c) => c.id === 'cpus')
+    expect(cpusCheck).toMatchObject({status: 'fail', message: `CPUs: ${configured.cpus} (expected ${configured.cpus + 1} = cpus ${configured.cpus + 1}, from --memory/--cpus)`})
     const result = await runCli(['check', 'lesson-1', '--inventory', inventory, '--report', report, ...size, '--json'], {env, timeoutMs: 300_000})
     say(`check fan-out: 1 host ${seconds(one.ms)}, 8 hosts ${seconds(result.ms)} (ratio ${(result.ms / one.ms).toFixed(2)})`)
     expect(result.code, JSON.stringify(result.json?.hosts?.filter((host: {exitCode: number}) => host.exitCode !== 0), null, 1)).toBe(0)
@@ -166,7 +173,7 @@ describe.skipIf(skip !== undefined)('a class of 8 machines over SSH (systemd-nsp
     // gone in the victim) and the retries are still going: in the middle of its checks, however loaded the host.
     expect((await victim.ssh('sudo -n systemctl stop faas001_a')).code).toBe(0)
     const report = join(work, 'report-kill')
-    const size = ['--memory', String(shown.memoryMb), '--cpus', String(shown.cpus)]
+    const size = ['--memory', String(configured.memoryMb), '--cpus', String(configured.cpus)]
     const run = runCli(['check', 'lesson-1', '--inventory', inventory, '--report', report, ...size, '--json'], {env, timeoutMs: 300_000})
     const cli = await waitForCliConnection(victim.host, 60_000)
     const batchRunning = () => victim.pids().some((pid) => cmdlineOf(pid).trim() === 'bash -s')

@@ -16,6 +16,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {CliResult} from '../helpers/cli.js'
+import {phaseLog} from '../helpers/phases.js'
 import {
   BOX_NAME,
   BOX_TOOLS,
@@ -37,22 +38,7 @@ import {VM_TOOLS, ensureTestImage, requireTools} from '../helpers/vm/index.js'
 import {removeTreeSync, sleep} from '../helpers/vm/run.js'
 
 const MINUTE = 60_000
-const say = (line: string) => {
-  console.log(`libvirt-vagrant: ${line}`)
-}
-
-/** Seconds per phase, printed at the end (and as each phase ends). */
-const timings: Array<[string, number]> = []
-async function phase<T>(name: string, body: () => Promise<T>): Promise<T> {
-  const started = Date.now()
-  try {
-    return await body()
-  } finally {
-    const seconds = (Date.now() - started) / 1000
-    timings.push([name, seconds])
-    say(`${name}: ${seconds.toFixed(1)} s`)
-  }
-}
+const {say, phase, timings} = phaseLog('libvirt-vagrant')
 
 /** Why Vagrant cannot drive libvirt here (a skip reason; on CI an error, as requireTools does). */
 function vagrantLibvirtMissing(): string | undefined {
@@ -199,6 +185,12 @@ describe.skipIf(skip !== undefined)('chaos-lab on Vagrant + libvirt (real VM, QE
   it('reset restores the pristine snapshot, keeping the learner\'s work in an archive', () => step(async () => {
     const write = await inVm('mkdir -p ~/answers && echo "my own answer" > ~/answers/learner-note.txt')
     expect(write.code, describeResult(write)).toBe(0)
+    // Changes outside the backed-up paths (~/answers, ~/src, history): a file in /etc and a unit drop-in (the
+    // learner's start-limit fix). Only a snapshot restore reverts them; a reset that only deleted the learner's
+    // files would leave them.
+    const outside = await inVm(`sudo -n sh -c 'echo changed > /etc/chaos-lab-reset-proof && mkdir -p /etc/systemd/system/faas001_a.service.d && printf "[Unit]\\nStartLimitIntervalSec=0\\n" > /etc/systemd/system/faas001_a.service.d/fix.conf && systemctl daemon-reload' && cat /etc/chaos-lab-reset-proof && systemctl show -p StartLimitIntervalUSec --value faas001_a`)
+    expect(outside.code, describeResult(outside)).toBe(0)
+    expect(outside.stdout).toMatch(/^changed\n0\n/m)
 
     const reset = await phase('reset (backup, snapshot restore)', () => cli(['reset', '--dir', lab, '--yes', '--json'], {timeoutMs: 15 * MINUTE}))
     expect(reset.code, describeResult(reset)).toBe(0)
@@ -211,6 +203,11 @@ describe.skipIf(skip !== undefined)('chaos-lab on Vagrant + libvirt (real VM, QE
     const gone = await inVm('test -e ~/answers/learner-note.txt; echo "exists=$?"')
     expect(gone.code, describeResult(gone)).toBe(0)
     expect(gone.stdout).toContain('exists=1')
+    const reverted = await inVm('test -e /etc/chaos-lab-reset-proof; echo "etc=$?"; test -e /etc/systemd/system/faas001_a.service.d/fix.conf; echo "dropin=$?"; echo "window=$(systemctl show -p StartLimitIntervalUSec --value faas001_a)"')
+    expect(reverted.code, describeResult(reverted)).toBe(0)
+    expect(reverted.stdout).toContain('etc=1')
+    expect(reverted.stdout).toContain('dropin=1')
+    expect(reverted.stdout).toMatch(/^window=(?!0$)\S+$/m)
   }), 20 * MINUTE)
 
   it('status --json reports the running VM and its snapshot', () => step(async () => {

@@ -1,14 +1,13 @@
-import {spawn} from 'node:child_process'
-import {accessSync, constants, statSync} from 'node:fs'
 import {cp, mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {delimiter, join, resolve} from 'node:path'
+import {join, resolve} from 'node:path'
 import {pathToFileURL} from 'node:url'
-import {inflateSync} from 'node:zlib'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {summarize, type CheckResult, type CheckStatus, type LessonRun} from '../../src/labs/result.js'
+import {summarize, type CheckResult, type CheckStatus, type LessonRun} from '../../src/lessons/result.js'
 import {writeClassReport, type ClassRun} from '../../src/report/class-report.js'
+import {findChromium, runBounded} from '../helpers/chromium.js'
+import {decodePng, type Image} from '../helpers/png.js'
 
 /**
  * Opens the class report in headless Chromium (Debian's `chromium` package): a screenshot, and the DOM as
@@ -20,72 +19,6 @@ import {writeClassReport, type ClassRun} from '../../src/report/class-report.js'
 
 const IN_CI = process.env.CI === 'true'
 const RUN_TIMEOUT_MS = 60_000
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK)
-    return statSync(file).isFile()
-  } catch {
-    return false
-  }
-}
-
-function findChromium(): string | undefined {
-  const override = process.env.CHROMIUM_BIN
-  if (override) return isExecutable(override) ? override : undefined
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue
-    for (const name of ['chromium', 'chromium-browser']) {
-      const file = join(dir, name)
-      if (isExecutable(file)) return file
-    }
-  }
-  return undefined
-}
-
-interface Finished {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-/** Kills the process group that `pid` leads (the browser and its helpers); quiet when it is already gone. */
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return
-  try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // Already exited.
-  }
-}
-
-/** Runs the browser in its own process group, bounded by a timeout after which the group is killed by its id. */
-function runBounded(binary: string, args: string[], timeoutMs: number): Promise<Finished> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(binary, args, {detached: true, stdio: ['ignore', 'pipe', 'pipe']})
-    const stdout: Buffer[] = []
-    const stderr: Buffer[] = []
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      killGroup(child.pid)
-    }, timeoutMs)
-    child.on('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      killGroup(child.pid) // helpers left behind by a browser that exited
-      const result = {code, signal, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8')}
-      if (timedOut) reject(new Error(`${binary} did not finish within ${timeoutMs} ms and was killed.\n${result.stderr.slice(-2000)}`))
-      else resolvePromise(result)
-    })
-  })
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // A made-up class of four: one done, one with work to do, one unreachable, one with a hostile hint and an error.
@@ -112,72 +45,15 @@ const CLASS: ClassRun = {
   started: '2025-03-04T09:00:00.000Z',
   finished: '2025-03-04T09:00:09.000Z',
   hosts: [
-    {host: 'learner01', status: 'checked', run: lessonRun('learner01', ['pass', 'pass', 'pass', 'pass', 'pass'])},
-    {host: 'learner02', status: 'checked', run: lessonRun('learner02', ['pass', 'fail', 'blocked', 'blocked', 'pass'])},
+    {host: 'learner01', status: 'ok', result: lessonRun('learner01', ['pass', 'pass', 'pass', 'pass', 'pass'])},
+    {host: 'learner02', status: 'ok', result: lessonRun('learner02', ['pass', 'fail', 'blocked', 'blocked', 'pass'])},
     {host: 'learner03', status: 'unreachable', error: {code: 'unreachable', message: 'connect ECONNREFUSED 192.0.2.13:22'}},
-    {host: 'learner04', status: 'checked', run: lessonRun('learner04', ['pass', 'pass', 'fail', 'error', 'pass'], HOSTILE_HINT)},
+    {host: 'learner04', status: 'ok', result: lessonRun('learner04', ['pass', 'pass', 'fail', 'error', 'pass'], HOSTILE_HINT)},
   ],
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Just enough of PNG to count the colours on the screenshot (8-bit RGB/RGBA, not interlaced: what Chromium writes).
-
-interface Image {
-  width: number
-  height: number
-  channels: number
-  pixels: Buffer
-}
-
-function decodePng(png: Buffer): Image {
-  expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a')
-  let offset = 8
-  let width = 0
-  let height = 0
-  let colorType = -1
-  const data: Buffer[] = []
-  while (offset < png.length) {
-    const length = png.readUInt32BE(offset)
-    const type = png.toString('latin1', offset + 4, offset + 8)
-    const body = png.subarray(offset + 8, offset + 8 + length)
-    if (type === 'IHDR') {
-      width = body.readUInt32BE(0)
-      height = body.readUInt32BE(4)
-      expect(body[8], 'bit depth').toBe(8)
-      colorType = body[9] ?? -1
-      expect(body[12], 'interlace').toBe(0)
-    } else if (type === 'IDAT') data.push(body)
-    else if (type === 'IEND') break
-    offset += 12 + length
-  }
-  const channels = colorType === 6 ? 4 : colorType === 2 ? 3 : 0
-  expect(channels, `PNG colour type ${colorType}`).toBeGreaterThan(0)
-  const raw = inflateSync(Buffer.concat(data))
-  const stride = width * channels
-  const pixels = Buffer.alloc(stride * height)
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)] ?? 0
-    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1))
-    for (let x = 0; x < stride; x++) {
-      const left = x >= channels ? pixels[y * stride + x - channels] ?? 0 : 0
-      const up = y > 0 ? pixels[(y - 1) * stride + x] ?? 0 : 0
-      const upLeft = y > 0 && x >= channels ? pixels[(y - 1) * stride + x - channels] ?? 0 : 0
-      let predictor = 0
-      if (filter === 1) predictor = left
-      else if (filter === 2) predictor = up
-      else if (filter === 3) predictor = (left + up) >> 1
-      else if (filter === 4) {
-        const p = left + up - upLeft
-        const pa = Math.abs(p - left)
-        const pb = Math.abs(p - up)
-        const pc = Math.abs(p - upLeft)
-        predictor = pa <= pb && pa <= pc ? left : pb <= pc ? up : upLeft
-      }
-      pixels[y * stride + x] = ((line[x] ?? 0) + predictor) & 0xff
-    }
-  }
-  return {width, height, channels, pixels}
-}
+// Pixels of the screenshot: test/helpers/png.ts.
 
 function countColour(image: Image, hex: string): number {
   const [r, g, b] = [1, 3, 5].map((start) => parseInt(hex.slice(start, start + 2), 16)) as [number, number, number]

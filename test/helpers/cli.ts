@@ -36,13 +36,22 @@ export function isolatedEnv(): Record<string, string> {
   return {XDG_CONFIG_HOME: join(home, 'config'), CI: process.env.CI ?? ''}
 }
 
+/**
+ * The environment of a run of the built binary: NODE_ENV=production, always. Under vitest NODE_ENV is `test`, and
+ * then oclif looks for the commands' TypeScript sources next to dist/ (and may load src/ through tsx): the test
+ * would not run what users run.
+ */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {...process.env, ...extra, NODE_ENV: 'production'}
+}
+
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   if (!existsSync(join(ROOT, 'dist', 'commands'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does).')
   const started = Date.now()
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? ROOT,
-      env: {...process.env, ...options.env},
+      env: cliEnv(options.env),
       stdio: [options.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     })
     if (options.stdinFile && child.stdin) createReadStream(options.stdinFile).pipe(child.stdin)

@@ -26,6 +26,8 @@ export type FakeExecReply =
   | {hang: true}
   /** Ends the whole SSH connection without an exit status: the VM went away. */
   | {drop: true; delayMs?: number}
+  /** Prints over time (a load generator's line a second): `write` sends stdout now; the exit code when it resolves. */
+  | {stream: (write: (text: string) => void) => Promise<{code?: number}>}
 
 export interface FakeExecRequest {
   command: string
@@ -110,6 +112,12 @@ export async function startFakeSshServer(options: FakeSshServerOptions = {}): Pr
           result = {code: 70, stderr: `fake VM handler failed: ${(error as Error).message}\n`}
         }
         if ('hang' in result) return
+        if ('stream' in result) {
+          const end = await result.stream((text) => { channel.write(text) })
+          channel.exit(end.code ?? 0)
+          channel.end()
+          return
+        }
         if (result.delayMs) await new Promise((resolve) => setTimeout(resolve, result.delayMs))
         if ('drop' in result) {
           client.end()

@@ -39,6 +39,8 @@ export class LocalBashSession implements Pick<SshSession, 'exec' | 'target'> {
         lines.end()
         resolve({code, signal: signal?.replace(/^SIG/, '') ?? null, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()})
       })
+      // A command that exits without reading its input closes the pipe: not an error (sshd ignores it too).
+      child.stdin.on('error', () => undefined)
       child.stdin.end(options.stdin ?? '')
     })
   }

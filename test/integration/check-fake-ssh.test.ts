@@ -9,10 +9,11 @@ import LabsCommand from '../../src/commands/labs/index.js'
 import LabsShowCommand from '../../src/commands/labs/show.js'
 import {setDepsForTesting, deps} from '../../src/deps.js'
 import {UnreachableError} from '../../src/errors.js'
-import {checkLesson} from '../../src/labs/check.js'
-import {fizzbuzz} from '../../src/labs/kinds/probe.js'
-import type {LessonRun} from '../../src/labs/result.js'
-import {exitCodeFor} from '../../src/labs/runner.js'
+import {checkLesson} from '../../src/services/check.js'
+import {loadLesson} from '../../src/lessons/load.js'
+import {fizzbuzz} from '../../src/lessons/kinds/probe.js'
+import type {LessonRun} from '../../src/lessons/result.js'
+import {exitCodeFor} from '../../src/lessons/runner.js'
 import {startFakeSshServer, type FakeExecReply, type FakeRule, type FakeSshServer} from '../helpers/fake-ssh-server.js'
 
 // expect's asymmetric matchers, typed `unknown` so that strict lint accepts them inside object literals.
@@ -35,6 +36,10 @@ interface LabVm {
   /** nginx answers, but users still see errors during the experiment (e.g. no retry on the other instance). */
   experimentErrors?: boolean
   fizzbuzz: 'real' | 'static'
+  /** faas001_b as seen on its own port: the real API, nothing listening (`sleep infinity` under its name). */
+  instanceB?: 'real' | 'dead'
+  /** Kills the experiment's killer delivers to each unit (6 when it works; 0: sudo refused, nothing running). */
+  experimentKills?: number
   swapKb: number
   /** The answer sheet's text; undefined: the file is missing. */
   sheet: string | undefined
@@ -43,6 +48,10 @@ interface LabVm {
   /** mystery001 was run to its OOM death (the kernel log shows it). */
   oomInLog: boolean
   startLimit: Record<'faas001_a' | 'faas001_b', string>
+  /** /var/lib/chaos-lab/profile (written by provisioning); undefined: the file is missing. */
+  profile: 'desktop' | 'headless' | undefined
+  /** /var/lib/chaos-lab/clipboard-agent, and whether that agent runs in chaos's session. */
+  clipboard: {agent: string; running: boolean}
 }
 
 const FRESH_SHEET = readFileSync(fileURLToPath(new URL('../../provisioning/files/answers/lesson-2.yaml', import.meta.url)), 'utf8')
@@ -64,6 +73,7 @@ function provisionedVm(changes: Partial<LabVm> = {}): LabVm {
     units: {faas001_a: 'active', faas001_b: 'active'}, nginx: true, fizzbuzz: 'real', swapKb: 0,
     sheet: FRESH_SHEET, mystery000Code: 136, sysctl: {oom_kill_allocating_task: 0, oom_dump_tasks: 1},
     oomInLog: false, startLimit: {faas001_a: '10s', faas001_b: '10s'},
+    profile: 'headless', clipboard: {agent: 'spice-vdagent', running: false},
     ...changes,
   }
 }
@@ -73,20 +83,19 @@ const learnerDidChapter2 = (changes: Partial<LabVm> = {}): LabVm =>
 
 const out = (stdout: string, code = 0): FakeExecReply => ({stdout, code})
 
-function abReport(failed: number, non2xx: number): string {
-  return [
-    'This is ApacheBench, Version 2.3', '', 'Concurrency Level:      10', 'Time taken for tests:   30.001 seconds',
-    'Complete requests:      24117', `Failed requests:        ${failed}`, ...(non2xx ? [`Non-2xx responses:      ${non2xx}`] : []),
-    'Requests per second:    803.87 [#/sec] (mean)', '',
-  ].join('\n')
-}
-
 /** The rules of the scripted VM; `log` records the order of experiment steps. */
 function labVmRules(vm: LabVm, log: string[] = []): FakeRule[] {
+  const load: {stop?: () => void; errors?: number} = {}
   const unitRe = /faas001_[ab]/
   const unitOf = (command: string) => (unitRe.exec(command)?.[0] ?? 'faas001_a') as 'faas001_a' | 'faas001_b'
   return [
     [/MemTotal/, () => out(`${vm.memTotalMb}\n`)],
+    ['cat /var/lib/chaos-lab/profile 2>/dev/null || true', () => out(vm.profile ? `${vm.profile}\n` : '')],
+    [/cat \/var\/lib\/chaos-lab\/clipboard-agent/, () => {
+      const {agent, running} = vm.clipboard
+      if (!['spice-vdagent', 'VBoxClient'].includes(agent)) return out(`no clipboard agent: ${agent}\n`)
+      return out(`${running ? 'running' : 'not running'}: ${agent}\n`)
+    }],
     ['nproc', () => out(`${vm.nproc}\n`)],
     [/^id -u chaos/, () => (vm.chaosUser ? out('ok\n') : {code: 1, stderr: "id: 'chaos': no such user\n"})],
     [/for tool in/, () => out(`missing:${vm.missingTools.map((t) => ` ${t}`).join('') || ' none'}\n`)],
@@ -94,13 +103,14 @@ function labVmRules(vm: LabVm, log: string[] = []): FakeRule[] {
     [/systemctl is-active faas001_[ab] \|\| true$/, (request) => out(`${vm.units[unitOf(request.command)]}\n`)],
     [/curl -s -o \/dev\/null/, () => out(vm.nginx ? '200' : '000')],
     [/@@chaos-lab/, (request) => {
-      const inputs = [...request.command.matchAll(/fizzbuzz\/(\w+)/g)].map((match) => match[1] ?? '')
-      return out(inputs.map((n) => {
-        const [status, body] = !vm.nginx ? [0, '']
+      const asked = [...request.command.matchAll(/127\.0\.0\.1:(\d+)\/api\/v1\/fizzbuzz\/(\w+)/g)].map((match) => ({port: match[1] ?? '', n: match[2] ?? ''}))
+      return out(asked.map(({port, n}) => {
+        const down = port === '8003' ? !vm.nginx : port === '8002' && vm.instanceB === 'dead'
+        const [status, body] = down ? [0, '']
           : vm.fizzbuzz === 'static' ? [200, '{"result": "FizzBuzz"}']
-          : /^\d+$/.test(n) ? [200, JSON.stringify({n: Number(n), result: fizzbuzz(Number(n)), instance: '8001'})]
+          : /^\d+$/.test(n) ? [200, JSON.stringify({n: Number(n), result: fizzbuzz(Number(n)), instance: port === '8003' ? '8001' : port})]
           : [400, '{"error": "N must be a whole number"}']
-        return `${body}\n@@chaos-lab status ${String(status).padStart(3, '0')} http://127.0.0.1:8003/api/v1/fizzbuzz/${n}\n`
+        return `${body}\n@@chaos-lab status ${String(status).padStart(3, '0')} http://127.0.0.1:${port}/api/v1/fizzbuzz/${n}\n`
       }).join(''))
     }],
     [/SwapTotal/, () => out(`${vm.swapKb}\n`)],
@@ -108,25 +118,46 @@ function labVmRules(vm: LabVm, log: string[] = []): FakeRule[] {
     ['sudo -n cat -- ~chaos/answers/lesson-2.yaml', () => (vm.sheet === undefined
       ? {code: 1, stderr: 'cat: /home/chaos/answers/lesson-2.yaml: No such file or directory\n'}
       : out(vm.sheet))],
-    [/\.\/mystery000 .*\$\(\( \$\? - 128 \)\)/, () => out(`${vm.mystery000Code - 128}\n`)],
-    [/\.\/mystery000 .*echo \$\?/, () => out(`${vm.mystery000Code}\n`)],
+    [/\/opt\/chaos-lab\/chapter2\/mystery000 .*\$\(\( \$\? - 128 \)\)/, () => out(`${vm.mystery000Code - 128}\n`)],
+    [/\/opt\/chaos-lab\/chapter2\/mystery000 .*echo \$\?/, () => out(`${vm.mystery000Code}\n`)],
     [/kill -TERM/, () => out('143\n')],
     [/kill -KILL/, () => out('137\n')],
     [/oom_kill_allocating_task$/, () => out(`${vm.sysctl.oom_kill_allocating_task}\n`)],
     [/oom_dump_tasks$/, () => out(`${vm.sysctl.oom_dump_tasks}\n`)],
     [/grep -cE .*mystery001/, () => out(vm.oomInLog ? '2\n' : '0\n')],
     [/StartLimitIntervalUSec --value faas001_[ab]$/, (request) => out(`${vm.startLimit[unitOf(request.command)]}\n`)],
-    [/env KILLS=6 INTERVAL=1\.25 .*killer_while\.sh/, () => {
+    // The experiment (labs/lesson-2/experiments/killer-while.yaml, run by the engine): the load generator runs
+    // until the engine touches its stop file, then prints its seconds and totals; the killer prints a line per kill.
+    [/python3 -u -c /, () => ({
+      stream: async (write) => {
+        write(`${JSON.stringify({start: 1_700_000_000, concurrency: 10})}\n${JSON.stringify({s: 0, ok: 800, non2xx: 0, failed: 0, lat: [4, 5]})}\n`)
+        await new Promise<void>((resolve) => { load.stop = resolve })
+        const errors = load.errors ?? 0
+        write(`${JSON.stringify({s: 1, ok: 700, non2xx: errors, failed: 0, lat: [6]})}\n${JSON.stringify({total: {ok: 1500, non2xx: errors, failed: 0}})}\n`)
+        return {code: 0}
+      },
+    })],
+    [/^touch \/tmp\/chaos-lab-load-/, () => { load.stop?.(); return out('') }],
+    [/\/opt\/chaos-lab\/chapter2\/sturdy_killer_while\.sh/, () => {
       log.push('experiment')
       const fixed = vm.startLimit.faas001_a === '0' && vm.startLimit.faas001_b === '0'
       if (!fixed) vm.units = {faas001_a: 'failed', faas001_b: 'failed'}
-      return out(`${abReport(0, fixed && vm.nginx && !vm.experimentErrors ? 0 : 1234)}faas001_a: ${vm.units.faas001_a}\nfaas001_b: ${vm.units.faas001_b}\n`)
+      load.errors = fixed && vm.nginx && !vm.experimentErrors ? 0 : 1234
+      const kills = vm.experimentKills ?? 6
+      const lines = ['faas001_a', 'faas001_b'].flatMap((unit) => Array.from({length: kills}, (_, i) => `12:00:00.000 ${unit} [${i + 1}/6]: sent SIGTERM to its main process ${100 + i}`))
+      return out(lines.map((line) => `${line}\n`).join(''), kills === 6 ? 0 : 1)
     }],
-    [/reset-failed faas001_a faas001_b; sudo -n systemctl start faas001_a faas001_b$/, () => {
+    [/systemctl is-active faas001_a faas001_b </, () => out(`${vm.units.faas001_a}\n${vm.units.faas001_b}\n`, vm.units.faas001_a === 'active' && vm.units.faas001_b === 'active' ? 0 : 3)],
+    [/curl -sS --max-time \d+ -w/, () => out(vm.nginx ? '{"result": "FizzBuzz"}\n200' : '\n000', vm.nginx ? 0 : 7)],
+    [/ -n systemctl reset-failed faas001_a faas001_b </, () => {
       log.push('teardown')
+      return out('')
+    }],
+    [/ -n systemctl start faas001_a faas001_b </, () => {
       vm.units = {faas001_a: 'active', faas001_b: 'active'}
       return out('')
     }],
+    [/curl -s -o \/dev\/null --max-time 1 http:\/\/127\.0\.0\.1:8001\/ && curl/, () => out('')],
   ]
 }
 
@@ -137,7 +168,8 @@ beforeAll(async () => {
   server = await startFakeSshServer()
   home = mkdtempSync(join(tmpdir(), 'chaos-lab-check-'))
   // --target keeps its known_hosts in the user's config folder: a temporary one here.
-  setDepsForTesting({env: {...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config')}})
+  // Waits are instant here: retry delays, and the experiment's warm-up and pauses (the fake VM needs none).
+  setDepsForTesting({env: {...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config')}, sleep: () => Promise.resolve()})
 })
 
 afterAll(async () => {
@@ -156,7 +188,7 @@ const flags = (user = 'chaos') => ({dir: home, target: `ssh://${user}@127.0.0.1:
 async function check(lesson: string, vm: LabVm, user = 'chaos', extra: {memory?: number; cpus?: number} = {}) {
   const log: string[] = []
   server.setRules(labVmRules(vm, log))
-  const outcome = await checkLesson(lesson, {...flags(user), ...extra}, deps())
+  const outcome = await checkLesson(lesson, {...flags(user), ...extra}, undefined, deps())
   const byId = Object.fromEntries(outcome.run.checks.map((c) => [c.id, c]))
   return {outcome, run: outcome.run, byId, log, exitCode: exitCodeFor(outcome)}
 }
@@ -186,13 +218,29 @@ describe('check lesson-1 over SSH', () => {
     }))
     expect(exitCode).toBe(1)
     expect(byId['user-chaos']).toMatchObject({status: 'fail', message: like(/no such user/)})
-    expect(byId.tools).toMatchObject({status: 'fail', message: 'some of the book\'s tools are not installed (the output has "missing: vim netstat")'})
+    expect(byId.tools).toMatchObject({status: 'fail', message: 'some of the book\'s tools are not installed (the output "missing: vim netstat" does not match /^missing: none$/)'})
     expect(byId['faas001-b-active']).toMatchObject({status: 'fail', message: like(/^faas001_b is not running .*"failed".*\(after 3 tries\)$/)})
     expect(byId.fizzbuzz).toMatchObject({status: 'fail', message: like(/answered "FizzBuzz", which is not FizzBuzz of/)})
     expect(byId['no-swap']?.status).toBe('fail')
     expect(byId['answer-sheet']?.status).toBe('fail')
     for (const c of run.checks.filter((c) => c.status !== 'pass')) expect(c.hint).not.toBe('')
   })
+
+  it('checks the clipboard agent only on a desktop VM (the VM\'s profile marker, else the lab\'s profile)', async () => {
+    const headless = await check('lesson-1', provisionedVm({profile: 'headless'}))
+    expect(headless.byId['clipboard-agent']).toBeUndefined()
+    expect(headless.run.summary.total).toBe(11)
+    const desktop = await check('lesson-1', provisionedVm({profile: 'desktop', clipboard: {agent: 'VBoxClient', running: true}}))
+    expect(desktop.byId['clipboard-agent']).toMatchObject({status: 'pass'})
+    expect(desktop.run.summary).toEqual({total: 12, pass: 12, fail: 0, blocked: 0, error: 0})
+    const stopped = await check('lesson-1', provisionedVm({profile: 'desktop', clipboard: {agent: 'spice-vdagent', running: false}}))
+    expect(stopped.byId['clipboard-agent']).toMatchObject({status: 'fail', message: like(/^the shared clipboard's agent is not running .*"not running: spice-vdagent"/), hint: like(/spice-vdagent/)})
+    const none = await check('lesson-1', provisionedVm({profile: 'desktop', clipboard: {agent: 'none', running: false}}))
+    expect(none.byId['clipboard-agent']).toMatchObject({status: 'fail', message: like(/no clipboard agent: none/)})
+    // No marker (provisioned by an older chaos-lab) and --target (no lab folder): the check runs and says why.
+    const unknown = await check('lesson-1', provisionedVm({profile: undefined, clipboard: {agent: 'unknown', running: false}}))
+    expect(unknown.byId['clipboard-agent']?.status).toBe('fail')
+  }, 60_000)
 
   it('blocks the FizzBuzz probe when nginx does not answer', async () => {
     const {byId} = await check('lesson-1', provisionedVm({nginx: false}))
@@ -222,10 +270,13 @@ describe('check lesson-2 over SSH', () => {
     expect(run.checks.filter((c) => c.status !== 'pass')).toEqual([])
     expect(exitCode).toBe(0)
     expect(log).toEqual(['experiment', 'teardown'])
+    // Alone: after the killer only the experiment's own commands run (the load's stop, the hypothesis's probes,
+    // the rollbacks), the rollbacks last.
     const commands = server.requests.map((r) => r.command)
-    const experiment = commands.findIndex((c) => c.includes('KILLS=6'))
-    expect(commands[experiment + 1]).toMatch(/reset-failed/)
-    expect(commands.slice(experiment + 2).some((c) => !c.includes('reset-failed'))).toBe(false)
+    const experiment = commands.findIndex((c) => c.includes('sturdy_killer_while'))
+    const after = commands.slice(experiment + 1)
+    expect(after.every((c) => /^touch \/tmp\/chaos-lab-load-|systemctl is-active faas001_a faas001_b <|curl -sS|systemctl (reset-failed|start) faas001_a faas001_b <|--max-time 1 http:\/\/127\.0\.0\.1:8001\//.test(c)), after.join('\n')).toBe(true)
+    expect(after.slice(-3).map((c) => /systemctl (reset-failed|start)|(curl) -s -o/.exec(c)?.slice(1).find(Boolean))).toEqual(['reset-failed', 'start', 'curl'])
   })
 
   it('catches answers written without doing the chapter, and the fix on one unit only', async () => {
@@ -245,10 +296,25 @@ describe('check lesson-2 over SSH', () => {
     expect(byId['oom-dump-tasks']?.status).toBe('pass')
   })
 
+  it('catches a dead instance B that nginx hides by retrying A: the probe asks 8001 and 8002 directly', async () => {
+    const {byId, log} = await check('lesson-2', learnerDidChapter2({instanceB: 'dead'}))
+    expect(byId['faas001-b-active']?.status).toBe('pass')
+    expect(byId['fizzbuzz-through-nginx']).toMatchObject({status: 'fail', message: like(/^127\.0\.0\.1:8002: asked \d+: nothing answers \(curl could not connect\)/)})
+    expect(byId['killer-while-under-load']?.status).toBe('blocked')
+    expect(log).toEqual([])
+  })
+
+  it('no fault, no verdict: an experiment whose killer delivered no kills is an error, and the VM is still put back', async () => {
+    const {byId, log, exitCode} = await check('lesson-2', learnerDidChapter2({experimentKills: 0}))
+    expect(byId['killer-while-under-load']).toMatchObject({status: 'error', message: like(/^the experiment's fault was not injected, so it says nothing \(0 of 12 kills marked; kill-each-instance-six-times: .*exit code 1/)})
+    expect(exitCode).toBe(1)
+    expect(log).toEqual(['experiment', 'teardown'])
+  })
+
   it('fails the experiment when users see errors, naming the numbers, and still puts the VM back', async () => {
     const vm = learnerDidChapter2({experimentErrors: true})
     const {byId, log} = await check('lesson-2', vm)
-    expect(byId['killer-while-under-load']).toMatchObject({status: 'fail', message: 'users noticed the killer-while experiment (non-2xx responses: 1234 (expected at most 0))'})
+    expect(byId['killer-while-under-load']).toMatchObject({status: 'fail', message: like(/^users noticed the killer-while experiment \(non-2xx responses: 1234 \(expected at most 0\); no-request-failed-or-erred: 1234\)$/)})
     expect(log).toEqual(['experiment', 'teardown'])
   })
 
@@ -267,7 +333,7 @@ describe('check lesson-2 over SSH', () => {
     const vm = learnerDidChapter2()
     const rules = labVmRules(vm)
     server.setRules([[/StartLimitIntervalUSec/, {drop: true, delayMs: 20}], ...rules])
-    const outcome = await checkLesson('lesson-2', flags(), deps())
+    const outcome = await checkLesson('lesson-2', flags(), undefined, deps())
     const statuses = Object.fromEntries(outcome.run.checks.map((c) => [c.id, c.status]))
     expect(statuses['start-limit-fix-a']).toBe('error')
     expect(statuses['start-limit-fix-b']).toBe('error')
@@ -282,7 +348,7 @@ describe('check lesson-2 over SSH', () => {
     const closed = await startFakeSshServer()
     const port = closed.port
     await closed.close()
-    const error = await checkLesson('lesson-1', {...flags(), target: `ssh://chaos@127.0.0.1:${port}`}, deps()).catch((e: unknown) => e)
+    const error = await checkLesson('lesson-1', {...flags(), target: `ssh://chaos@127.0.0.1:${port}`}, undefined, deps()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(UnreachableError)
     expect((error as UnreachableError).exitCode).toBe(3)
   })
@@ -333,14 +399,28 @@ describe('the commands through oclif', () => {
     let stdout = capture()
     await LabsCommand.run(['--json'], root)
     expect(JSON.parse(stdout())).toEqual({lessons: [
-      containing({id: 'lesson-1', checks: 11}),
-      containing({id: 'lesson-2', checks: 14}),
+      containing({id: 'lesson-1', checks: 12}),
+      containing({id: 'lesson-2', checks: 14, chapter: 2}),
+      containing({id: 'lesson-3', checks: 11, chapter: 3}),
     ]})
+    vi.restoreAllMocks()
+    stdout = capture()
+    await LabsShowCommand.run(['lesson-1'], root)
+    expect(stdout()).toMatch(/The clipboard agent runs in the learner's session \(desktop profile\) \[the VM, desktop profile only\]/)
     vi.restoreAllMocks()
     stdout = capture()
     await LabsShowCommand.run(['lesson-2'], root)
     expect(stdout()).toMatch(/With which exit code does mystery000 end\? \(mystery000_exit_code\)/)
     expect(stdout()).not.toMatch(/sudo|ulimit|oom killer|\b136\b/i)
+    // Where the lab differs from the book: the same rows as the lesson's README table.
+    const differences = loadLesson('lesson-2').differences
+    expect(differences.map((d) => d.topic)).toEqual(expect.arrayContaining(['the VM', 'FizzBuzz instances', 'reading the kernel log']))
+    expect(stdout()).toContain('Where this lab differs from the book:')
+    const readme = readFileSync(fileURLToPath(new URL('../../labs/lesson-2/README.md', import.meta.url)), 'utf8')
+    for (const d of differences) {
+      expect(stdout()).toContain(`  - ${d.topic}: the book: ${d.book}; here: ${d.lab}`)
+      expect(readme).toContain(`| ${d.topic} | ${d.book} | ${d.lab} |`)
+    }
     vi.restoreAllMocks()
     stdout = capture()
     await LabsShowCommand.run(['lesson-9', '--json'], root)

@@ -55,7 +55,9 @@ describe('a class from an inventory, against in-process SSH servers', () => {
   it('check --inventory --report: every host checked side by side, the switched-off one unreachable, worst exit code', async () => {
     const report = join(dir, 'report')
     const result = await captureJson(() => CheckCommand.run(['lesson-1', '--inventory', inventory, '--report', report, '--json', '--concurrency', '2'], ROOT))
-    expect(result.hosts.map((h: {host: string; status: string}) => [h.host, h.status])).toEqual([
+    // On a mismatch, each host's error says why (a status alone does not).
+    const hostErrors = JSON.stringify(result.hosts.map((h: {host: string; error?: unknown}) => [h.host, h.error ?? null]))
+    expect(result.hosts.map((h: {host: string; status: string}) => [h.host, h.status]), hostErrors).toEqual([
       ['learner01', 'ok'], ['learner02', 'ok'], ['learner03', 'ok'], ['learner04', 'unreachable'],
     ])
     // The machines answered nothing right: their checks fail (1); the switched-off one makes the run exit 3.

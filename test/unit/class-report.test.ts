@@ -3,8 +3,9 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {summarize, type CheckResult, type CheckStatus, type LessonRun} from '../../src/labs/result.js'
-import {csvField, formatClassSummary, safeFileNames, writeClassReport, type ClassRun} from '../../src/report/class-report.js'
+import {summarize, type CheckResult, type CheckStatus, type LessonRun} from '../../src/lessons/result.js'
+import {safeFileNames, writeClassReport, type ClassRun} from '../../src/report/class-report.js'
+import {csvField} from '../../src/report/csv.js'
 
 const STARTED = '2025-03-04T09:00:00.000Z'
 const FINISHED = '2025-03-04T09:00:42.500Z'
@@ -23,10 +24,10 @@ function classRun(): ClassRun {
     started: STARTED,
     finished: FINISHED,
     hosts: [
-      {host: 'learner01', status: 'checked', run: lessonRun('learner01', [check('answers', 'pass'), check('restart', 'pass'), check('nginx', 'pass')])},
-      {host: 'learner02', status: 'checked', run: lessonRun('learner02', [check('answers', 'pass'), check('restart', 'fail'), check('nginx', 'blocked')])},
+      {host: 'learner01', status: 'ok', result: lessonRun('learner01', [check('answers', 'pass'), check('restart', 'pass'), check('nginx', 'pass')])},
+      {host: 'learner02', status: 'ok', result: lessonRun('learner02', [check('answers', 'pass'), check('restart', 'fail'), check('nginx', 'blocked')])},
       {host: 'learner03', status: 'unreachable', error: {code: 'unreachable', message: 'connect ECONNREFUSED 192.0.2.13:22'}},
-      {host: 'learner04', status: 'error', error: {code: 'connection_lost', message: 'The SSH connection to learner04 was lost'}, run: lessonRun('learner04', [check('answers', 'pass'), check('restart', 'error')])},
+      {host: 'learner04', status: 'error', error: {code: 'connection_lost', message: 'The SSH connection to learner04 was lost'}, result: lessonRun('learner04', [check('answers', 'pass'), check('restart', 'error')])},
     ],
   }
 }
@@ -36,7 +37,7 @@ const HOSTILE_HINT = '</td><img src=x onerror=alert(1)> "quoted" & \'single\''
 
 function hostileRun(): ClassRun {
   const run = classRun()
-  run.hosts.push({host: HOSTILE_HOST, status: 'checked', run: lessonRun('evil', [check('answers', 'fail', HOSTILE_HINT), check('restart', 'pass'), check('nginx', 'pass')])})
+  run.hosts.push({host: HOSTILE_HOST, status: 'ok', result: lessonRun('evil', [check('answers', 'fail', HOSTILE_HINT), check('restart', 'pass'), check('nginx', 'pass')])})
   return run
 }
 
@@ -111,7 +112,7 @@ describe('writeClassReport', () => {
 
   it('escapes JUnit text and drops characters XML cannot carry', async () => {
     const run = hostileRun()
-    const failing = run.hosts[1]?.run?.checks[1]
+    const failing = run.hosts[1]?.result?.checks[1]
     if (!failing) throw new Error('the fixture lost its failing check')
     failing.message = 'bell\u0007 and escape\u001b[31m'
     await writeClassReport(dir, run)
@@ -182,28 +183,5 @@ describe('writeClassReport', () => {
       join(dir, 'hosts', '_script_alert_1___script____.json'),
     ])
     expect(safeFileNames(['', 'CON', 'nul.txt', '.hidden'])).toEqual(['_', '_CON', '_nul.txt', '_hidden'])
-  })
-})
-
-describe('formatClassSummary', () => {
-  it('prints one line per host and the class totals', () => {
-    expect(formatClassSummary(classRun())).toBe([
-      'HOST       STATUS       PASSED  NOT PASSING',
-      'learner01  checked      3/3',
-      'learner02  checked      1/3     restart fail, nginx blocked',
-      'learner03  unreachable  0/3     connect ECONNREFUSED 192.0.2.13:22',
-      'learner04  error        1/3     The SSH connection to learner04 was lost',
-      '',
-      'lesson-2: 4 hosts, 1 all passed, 1 with work to do, 1 unreachable, 1 with errors',
-    ].join('\n'))
-  })
-
-  it('never passes control characters from a host name or message to the terminal', () => {
-    const run = classRun()
-    run.hosts = [{host: 'evil\u001b]0;owned\u0007\u001b[2J', status: 'unreachable', error: {code: 'x', message: 'line one\nline two\u001b[31m'}}]
-    const text = formatClassSummary(run)
-    // eslint-disable-next-line no-control-regex
-    expect(text).not.toMatch(/[\u0000-\u0009\u000B-\u001F\u007F-\u009F]/)
-    expect(text).toContain('evil ]0;owned [2J  unreachable')
   })
 })

@@ -5,7 +5,8 @@ import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {defaultLabConfig, initYaml} from '../../src/config/init-yaml.js'
-import {loadLab, parseLabConfig} from '../../src/config/load.js'
+import {LabFolder} from '../../src/config/lab-folder.js'
+import {parseLabConfig} from '../../src/config/parse.js'
 import {KNOWN_KEYS, labConfigSchema, resolveConfig, type LabConfig} from '../../src/config/schema.js'
 import {ChaosLabError, ExitCode} from '../../src/errors.js'
 
@@ -87,6 +88,25 @@ describe('bad input: a clear error, exit 2', () => {
     ['libvirt:\n  memory: 4GB', /line 2: memory must be a whole number of MB/],
   ])('sizes: %j', (text, message) => {
     expect(refused(text).message).toMatch(message)
+  })
+
+  it.each([
+    ['aptProxy: ftp://192.0.2.10:3142', /line 1: aptProxy must be an http:\/\/ or https:\/\/ URL such as http:\/\/192\.0\.2\.10:3142 \(an apt-cacher-ng\), or "" for none, not "ftp:\/\/192\.0\.2\.10:3142"/],
+    ['aptProxy: 192.0.2.10:3142', /aptProxy must be an http:\/\/ or https:\/\/ URL/],
+    ['aptProxy: \'http://proxy:3142/";Acquire::x "y\'', /aptProxy must be an http:\/\/ or https:\/\/ URL/],
+    ['aptProxy: http://user:secret@proxy:3142', /aptProxy must be an http:\/\/ or https:\/\/ URL/],
+    ['aptProxy: 3142', /aptProxy must be text/],
+  ])('a proxy that is not an http(s) URL: %j', (text, message) => {
+    const error = refused(text)
+    expect(error.exitCode).toBe(ExitCode.usage)
+    expect(error.message).toMatch(message)
+  })
+
+  it('aptProxy: empty by default; http and https URLs with a host name, IPv4 or IPv6 address, port and path', () => {
+    expect(parseLabConfig('', FILE).aptProxy).toBe('')
+    for (const url of ['http://192.0.2.10:3142', 'https://cache.example.org', 'http://[2001:db8::1]:3142/', 'http://classroom-cache:3142/acng/']) {
+      expect(parseLabConfig(`aptProxy: ${url}\n`, FILE).aptProxy).toBe(url)
+    }
   })
 
   it('an unknown provider lists the allowed ones', () => {
@@ -182,19 +202,19 @@ describe('bad input: a clear error, exit 2', () => {
   })
 })
 
-describe('loadLab', () => {
+describe('LabFolder.load', () => {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-lab-config-'))
   afterAll(() => { rmSync(dir, {recursive: true, force: true}) })
 
   it('a folder without chaos-lab.yaml is a usage error (exit 2) that says to run init', () => {
     const empty = mkdtempSync(join(dir, 'empty-'))
-    expect(() => loadLab(empty)).toThrow(objectWith({exitCode: 2, code: 'no_lab', suggestion: matching(/chaos-lab init/) }))
+    expect(() => LabFolder.load(empty)).toThrow(objectWith({exitCode: 2, code: 'no_lab', suggestion: matching(/chaos-lab init/) }))
   })
 
   it('a bad chaos-lab.yaml is a config error (exit 2) naming the file', () => {
     const bad = mkdtempSync(join(dir, 'bad-'))
     writeFileSync(join(bad, 'chaos-lab.yaml'), 'memory: 4GB\n')
-    expect(() => loadLab(bad)).toThrow(objectWith({exitCode: 2, message: containing(join(bad, 'chaos-lab.yaml'))}))
+    expect(() => LabFolder.load(bad)).toThrow(objectWith({exitCode: 2, message: containing(join(bad, 'chaos-lab.yaml'))}))
   })
 })
 

@@ -37,7 +37,7 @@ describe('KnownHosts (accept-new pinning)', () => {
     }
     expect(caught).toBeInstanceOf(HostKeyChangedError)
     const error = caught as HostKeyChangedError
-    expect(error.exitCode).toBe(ExitCode.unreachable)
+    expect(error.exitCode).toBe(ExitCode.machine)
     expect(error.describe()).toContain("ssh-keygen -R '10.0.0.5'")
   })
 

@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {interpretSheetRead, parseAnswerSheet, readSheetCommand} from '../../src/labs/answers.js'
-import {parseLab} from '../../src/labs/load.js'
-import {runLesson} from '../../src/labs/runner.js'
+import {interpretSheetRead, parseAnswerSheet, readSheetCommand} from '../../src/lessons/answers.js'
+import {parseLesson} from '../../src/lessons/load.js'
+import {runLesson} from '../../src/lessons/runner.js'
 import {FakeSession} from '../helpers/fake-session.js'
 
 // expect's asymmetric matchers, typed `unknown` so that strict lint accepts them inside object literals.
@@ -34,7 +34,7 @@ describe('the answer sheet', () => {
   })
 })
 
-const LAB = parseLab(`lesson: lesson-t
+const LAB = parseLesson(`lesson: lesson-t
 title: T
 description: D
 answerSheet: answers/lesson-t.yaml

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {isBlank, normalizeExitCode, normalizeInteger, normalizeSignal, normalizeWord, showAnswer} from '../../src/labs/normalize.js'
+import {isBlank, normalizeExitCode, normalizeInteger, normalizeSignal, normalizeWord, showAnswer} from '../../src/lessons/normalize.js'
 
 const value = <T>(result: {ok: true; value: T} | {ok: false; problem: string}): T | string => (result.ok ? result.value : `problem: ${result.problem}`)
 

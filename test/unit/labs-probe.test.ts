@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {fizzbuzz, fizzbuzzCommand, parseProbeOutput, pickNumbers} from '../../src/labs/kinds/probe.js'
-import {parseLab} from '../../src/labs/load.js'
-import {runLesson} from '../../src/labs/runner.js'
+import {fizzbuzz, fizzbuzzCommand, parseProbeOutput, pickNumbers} from '../../src/lessons/kinds/probe.js'
+import {parseLesson} from '../../src/lessons/load.js'
+import {runLesson} from '../../src/lessons/runner.js'
 import {FakeSession} from '../helpers/fake-session.js'
 
 // expect's asymmetric matchers, typed `unknown` so that strict lint accepts them inside object literals.
@@ -26,7 +26,7 @@ const real = (n: string) => /^\d+$/.test(n)
   ? {status: 200, body: JSON.stringify({n: Number(n), result: fizzbuzz(Number(n)), instance: Number(n) % 2 ? '8001' : '8002'})}
   : {status: 400, body: '{"error":"n must be a whole number"}'}
 
-const LAB = parseLab(`lesson: l
+const LAB = parseLesson(`lesson: l
 title: T
 description: D
 checks:
@@ -94,5 +94,61 @@ describe('the FizzBuzz probe', () => {
     const session = new FakeSession([[/@@chaos-lab/, {code: 127, stderr: 'sh: 1: curl: not found\n'}]])
     const {run} = await runLesson(LAB, session, {target: 'vm'})
     expect(run.checks[0]).toMatchObject({status: 'fail', message: 'could not ask the FizzBuzz API (exit code 127: sh: 1: curl: not found)'})
+  })
+
+  describe('with the instances behind the load balancer', () => {
+    const BALANCED = parseLesson(`lesson: l
+title: T
+description: D
+checks:
+  - id: fb
+    title: FizzBuzz
+    hint: Ask it.
+    kind: probe
+    probe: fizzbuzz
+    url: 'http://127.0.0.1:8003/api/v1/fizzbuzz/'
+    instances: ['http://127.0.0.1:8001/api/v1/fizzbuzz/', 'http://127.0.0.1:8002/api/v1/fizzbuzz/']
+`, 'lab.yaml')
+
+    /** A VM whose answer depends on the port asked: `answer(port, n)`. */
+    async function probeByPort(answer: (port: string, n: string) => {status: number; body: string}) {
+      const session = new FakeSession([[/@@chaos-lab/, (command: string) => ({
+        stdout: [...command.matchAll(/127\.0\.0\.1:(\d+)\/api\/v1\/fizzbuzz\/(\w+)/g)].map((m) => {
+          const a = answer(m[1] ?? '', m[2] ?? '')
+          return `${a.body}\n@@chaos-lab status ${a.status} http://127.0.0.1:${m[1] ?? ''}/api/v1/fizzbuzz/${m[2] ?? ''}\n`
+        }).join(''),
+      })]])
+      const {run} = await runLesson(BALANCED, session, {target: 'vm', random: Math.random})
+      return {check: run.checks[0], session}
+    }
+    const api = (instance: string) => (n: string) => /^\d+$/.test(n)
+      ? {status: 200, body: JSON.stringify({n: Number(n), result: fizzbuzz(Number(n)), instance})}
+      : {status: 400, body: '{"error":"n"}'}
+    const behindNginx = (port: string, n: string) => api(port === '8003' ? '8001' : port)(n)
+
+    it('asks the load balancer and each instance directly, with their own random numbers, in one command', async () => {
+      const {check, session} = await probeByPort(behindNginx)
+      expect(check).toMatchObject({status: 'pass', message: '4 random numbers answered right (by instance 8001), and by 127.0.0.1:8001 and 127.0.0.1:8002 directly'})
+      expect(session.commands).toHaveLength(1)
+      const asked = [...(session.commands[0] ?? '').matchAll(/:(\d+)\/api\/v1\/fizzbuzz\/(\d+)/g)]
+      expect(asked.map((m) => m[1])).toEqual(['8003', '8003', '8003', '8003', '8001', '8001', '8001', '8001', '8002', '8002', '8002', '8002'])
+      expect(new Set(asked.map((m) => m[2])).size).toBeGreaterThan(8)
+    })
+
+    it('catches instance B dead (`sleep infinity` under its unit\'s name) while nginx retries A for every request', async () => {
+      const {check} = await probeByPort((port, n) => (port === '8002' ? {status: 0, body: ''} : behindNginx(port, n)))
+      expect(check?.status).toBe('fail')
+      expect(check?.message).toMatch(/^127\.0\.0\.1:8002: asked \d+: nothing answers \(curl could not connect\)/)
+    })
+
+    it('catches a second port that forwards to the first instance', async () => {
+      const {check} = await probeByPort((port, n) => api('8001')(n))
+      expect(check).toMatchObject({status: 'fail', message: '127.0.0.1:8001 and 127.0.0.1:8002 answered as the same instance (8001): they must be two instances'})
+    })
+
+    it('names the load balancer when only it is wrong', async () => {
+      const {check} = await probeByPort((port, n) => (port === '8003' ? {status: 502, body: 'Bad Gateway'} : behindNginx(port, n)))
+      expect(check?.message).toMatch(/^127\.0\.0\.1:8003 \(the load balancer\): asked \d+: HTTP 502/)
+    })
   })
 })

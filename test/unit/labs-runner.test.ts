@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import {InternalError} from '../../src/errors.js'
-import {parseLab} from '../../src/labs/load.js'
-import {exitCodeFor, runLesson, type RunLessonOptions} from '../../src/labs/runner.js'
+import {parseLesson} from '../../src/lessons/load.js'
+import {exitCodeFor, runLesson, type RunLessonOptions} from '../../src/lessons/runner.js'
 import {ConnectionLostError} from '../../src/ssh/session.js'
 import type {ExecResult} from '../../src/ssh/session.js'
 import {FakeSession} from '../helpers/fake-session.js'
@@ -10,7 +10,7 @@ import {FakeSession} from '../helpers/fake-session.js'
 const TARGET = {host: '127.0.0.1', port: 2222, user: 'chaos', identityFile: 'k', name: 'vm'}
 
 function lab(checks: string, extra = '') {
-  return parseLab(`lesson: lesson-t\ntitle: T\ndescription: D\n${extra}checks:\n${checks}`, 'lab.yaml')
+  return parseLesson(`lesson: lesson-t\ntitle: T\ndescription: D\n${extra}checks:\n${checks}`, 'lab.yaml')
 }
 
 const state = (id: string, command: string, more = '') =>
@@ -151,7 +151,7 @@ describe('runLesson', () => {
 
 describe('behaviour checks', () => {
   const behaviour = (id: string, run: string, more = '') =>
-    `  - id: ${id}\n    title: Experiment ${id}\n    hint: Hint ${id}.\n    kind: behaviour\n    run: ${run}\n    teardown: undo ${id}\n${more}`
+    `  - id: ${id}\n    title: Experiment ${id}\n    hint: Hint ${id}.\n    kind: behaviour\n    run: ${run}\n    teardown: undo ${id}\n${more.includes('injected:') ? '' : "    injected: {stdoutMatches: '^'}\n"}${more}`
 
   it('run alone: nothing else is in flight while an experiment runs, and its teardown runs inside its slot', async () => {
     const events: string[] = []
@@ -197,6 +197,27 @@ describe('behaviour checks', () => {
       ['error', 'did not finish within 0.05 s'],
       ['error', 'the experiment passed, but putting the VM back failed (exit code 5: Job for faas001_a.service failed)'],
     ])
+  })
+
+  it('no fault, no verdict: without the evidence of its fault an experiment is an error, never a pass', async () => {
+    const evidence = "    injected:\n      stdoutMatches: '^killer exit: 0$'\n      number: {label: kills, pattern: '^kills: (\\d+)$', min: 6}\n" +
+      "    expect:\n      number: {label: failed requests, pattern: 'Failed requests:\\s+(\\d+)', max: 0}\n"
+    const session = new FakeSession([
+      [/^real$/, {stdout: 'Failed requests: 0\nkiller exit: 0\nkills: 6\n'}],
+      [/^noop$/, {stdout: 'Failed requests: 0\nkiller exit: 0\nkills: 0\n'}],
+      [/^refused$/, {stdout: 'Failed requests: 0\nkiller exit: 1\nkills: 0\n'}],
+      [/^silent$/, {stdout: ''}],
+    ], TARGET)
+    const {run} = await runLesson(lab(['real', 'noop', 'refused', 'silent'].map((id) => behaviour(id, id, evidence)).join('')), session, noSleep)
+    expect(run.checks.map((c) => [c.id, c.status])).toEqual([['real', 'pass'], ['noop', 'error'], ['refused', 'error'], ['silent', 'error']])
+    expect(run.checks[1]?.message).toBe("the experiment's fault was not injected, so it says nothing (kills: 0 (expected at least 6))")
+    expect(run.checks[2]?.message).toMatch(/does not match \/\^killer exit: 0\$\/; kills: 0/)
+  })
+
+  it('a behaviour check must state the evidence of its fault (injected), and not only what must not show', () => {
+    const without = () => lab(behaviour('e', 'x', ''.padEnd(0)).replace("    injected: {stdoutMatches: '^'}\n", ''))
+    expect(without).toThrow(/injected/)
+    expect(() => lab(behaviour('e', 'x', "    injected: {stdoutNotMatches: 'skipped'}\n"))).toThrow(/injected must say what the output must show/)
   })
 
   it('does not run the experiment when its setup fails, but still tears down', async () => {

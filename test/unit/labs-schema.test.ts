@@ -4,7 +4,9 @@ import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {ConfigError, UsageError} from '../../src/errors.js'
-import {findCycle, listLessonIds, loadAllLessons, loadLesson, parseLab} from '../../src/labs/load.js'
+import {findCycle, listLessonIds, loadAllLessons, loadLesson, parseLesson} from '../../src/lessons/load.js'
+import {loadLessonExperiment} from '../../src/experiments/files.js'
+import {argumentWords} from '../../src/experiments/providers.js'
 
 // expect's asymmetric matchers, typed `unknown` so that strict lint accepts them inside object literals.
 const like = (pattern: RegExp): unknown => expect.stringMatching(pattern)
@@ -15,7 +17,7 @@ const FILE = 'labs/lesson-x/lab.yaml'
 
 function problemsOf(text: string, expectedLesson?: string): {line: number | undefined; where: string; message: string}[] {
   try {
-    parseLab(text, FILE, expectedLesson)
+    parseLesson(text, FILE, expectedLesson)
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError)
     const e = error as ConfigError
@@ -33,9 +35,9 @@ answerSheet: answers/lesson-x.yaml
 checks:
 `
 
-describe('parseLab', () => {
+describe('parseLesson', () => {
   it('accepts every kind and fills in the defaults', () => {
-    const lab = parseLab(`${HEAD}  - id: a
+    const lab = parseLesson(`${HEAD}  - id: a
     title: An answer
     hint: Look.
     kind: answer
@@ -55,6 +57,7 @@ describe('parseLab', () => {
     kind: behaviour
     run: ./experiment
     teardown: ./undo
+    injected: {stdoutMatches: '^kills: [1-9]'}
     needs: [s]
     retry: {attempts: 2}
   - id: p
@@ -75,7 +78,7 @@ describe('parseLab', () => {
   })
 
   it('names the line of a YAML syntax error', () => {
-    expect(() => parseLab(`${HEAD}  - id: a\n    title: [unclosed\n`, FILE)).toThrow(/lab\.yaml line \d+: this is not valid YAML/)
+    expect(() => parseLesson(`${HEAD}  - id: a\n    title: [unclosed\n`, FILE)).toThrow(/lab\.yaml line \d+: this is not valid YAML/)
   })
 
   it('names the line and the key of an unknown key, with "did you mean"', () => {
@@ -91,7 +94,7 @@ describe('parseLab', () => {
 
   it('names the line of a bad kind and of a bad expect.kind', () => {
     expect(problemsOf(`${HEAD}  - id: s\n    title: T\n    hint: H\n    kind: stat\n`)).toEqual([
-      {line: 9, where: 'checks[0] (s).kind', message: 'kind must be one of answer, state, behaviour, probe, not "stat"'},
+      {line: 9, where: 'checks[0] (s).kind', message: 'kind must be one of answer, state, behaviour, probe, experiment, not "stat"'},
     ])
     const problems = problemsOf(`${HEAD}  - id: a
     title: T
@@ -170,28 +173,25 @@ describe('parseLab', () => {
 
 describe('the shipped lessons', () => {
   it('are valid and in lesson order', () => {
-    expect(listLessonIds()).toEqual(['lesson-1', 'lesson-2'])
+    expect(listLessonIds()).toEqual(['lesson-1', 'lesson-2', 'lesson-3'])
     const labs = loadAllLessons()
-    expect(labs.map((lab) => lab.lesson)).toEqual(['lesson-1', 'lesson-2'])
-  })
-
-  it('lesson-2 asks every key of the answer sheet contract', () => {
-    const lab = loadLesson('lesson-2')
-    expect(lab.answerSheet).toBe('answers/lesson-2.yaml')
-    const keys = lab.checks.flatMap((check) => (check.kind === 'answer' ? [check.key] : []))
-    expect(keys).toEqual(['mystery000_exit_code', 'mystery000_signal', 'sigterm_exit_code', 'sigkill_exit_code', 'mystery001_killed_by', 'oom_kill_allocating_task', 'oom_dump_tasks'])
+    expect(labs.map((lab) => lab.lesson)).toEqual(['lesson-1', 'lesson-2', 'lesson-3'])
   })
 
   it('lesson-2 runs killer-while only after the start-limit fix, both units and the real FizzBuzz are checked', () => {
-    const experiment = loadLesson('lesson-2').checks.find((check) => check.kind === 'behaviour')
+    const experiment = loadLesson('lesson-2').checks.find((check) => check.id === 'killer-while-under-load')
     expect(experiment?.needs).toEqual(['start-limit-fix-a', 'start-limit-fix-b', 'faas001-a-active', 'faas001-b-active', 'fizzbuzz-through-nginx'])
-    expect(experiment?.kind === 'behaviour' && experiment.teardown).toMatch(/reset-failed.*start faas001_a faas001_b/)
+    // One engine: the check runs labs/lesson-2/experiments/killer-while.yaml, whose rollbacks put both units back.
+    expect(experiment?.kind === 'experiment' && experiment.experiment).toBe('killer-while')
+    const rollbacks = loadLessonExperiment('lesson-2', 'killer-while').rollbacks.map((r) => [r.provider.type === 'process' ? r.provider.path : '', ...(r.provider.type === 'process' ? argumentWords(r.provider.arguments) : [])].join(' '))
+    expect(rollbacks.join('; ')).toMatch(/reset-failed faas001_a faas001_b; sudo -n systemctl start faas001_a faas001_b/)
   })
 
   it('nothing a learner reads in lesson-2 gives an answer away', () => {
     const lab = loadLesson('lesson-2')
     const answers = /\b(136|143|137|SIGFPE|FPE|OOM[ -]?killer|out of memory killer)\b/i
     expect(lab.description).not.toMatch(answers)
+    for (const difference of lab.differences) expect(Object.values(difference).join(' ')).not.toMatch(answers)
     for (const check of lab.checks) {
       for (const text of [check.title, check.hint, check.failMessage ?? '', check.kind === 'answer' ? check.question : '']) {
         expect(text, check.id).not.toMatch(answers)

@@ -65,6 +65,24 @@ describe('Provisioner', () => {
     expect(await provisionAll(new Provisioner(vm.session, loadBundle('desktop', root), {profile: 'desktop', force: false, log}))).toEqual(['base', 'chapter2'])
   })
 
+  it('aptProxy reaches every step as CHAOS_LAB_APT_PROXY; a change reruns only the steps that declare it (# settings:)', async () => {
+    const vm = fakeVm()
+    const plain = loadBundle('headless', fixture, {CHAOS_LAB_APT_PROXY: ''})
+    // No proxy: the same hashes as before the setting existed, so stamps of earlier versions stay valid.
+    expect(loadBundle('headless', fixture).steps).toEqual(plain.steps)
+    await provisionAll(new Provisioner(vm.session, plain, {profile: 'headless', force: false, log}))
+    const proxied = loadBundle('headless', fixture, {CHAOS_LAB_APT_PROXY: 'http://192.0.2.10:3142'})
+    expect(proxied.hash).toBe(plain.hash)
+    const before = vm.session.commands.length
+    expect(await provisionAll(new Provisioner(vm.session, proxied, {profile: 'headless', force: false, log}))).toEqual(['base'])
+    expect(vm.session.uploads).toHaveLength(1)
+    const stepRun = vm.session.commands.slice(before).find((command) => command.includes('steps/base.sh'))
+    expect(stepRun).toContain('CHAOS_LAB_APT_PROXY=http://192.0.2.10:3142')
+    // Unset again: base reruns (and removes the apt setting), chapter2 never did.
+    expect(await provisionAll(new Provisioner(vm.session, plain, {profile: 'headless', force: false, log}))).toEqual(['base'])
+    expect(vm.session.commands.at(-2)).toContain("CHAOS_LAB_APT_PROXY=''")
+  })
+
   it('--force reruns everything and uploads again', async () => {
     const vm = fakeVm()
     const bundle = loadBundle('headless', fixture)
@@ -79,7 +97,8 @@ describe('Provisioner', () => {
     const error = await provisionAll(new Provisioner(failing.session, bundle, {profile: 'headless', force: false, log})).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(StepFailedError)
     expect((error as StepFailedError).exitCode).toBe(3)
-    expect((error as StepFailedError).message).toContain('Unable to locate package nope')
+    expect((error as StepFailedError).output.join('\n')).toContain('Unable to locate package nope')
+    expect((error as StepFailedError).fullMessage()).toContain('Its last lines:\n')
     expect(Object.keys(failing.state().steps)).toEqual(['base'])
   })
 

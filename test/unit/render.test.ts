@@ -7,21 +7,22 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {defaultLabConfig} from '../../src/config/init-yaml.js'
-import {parseLabConfig} from '../../src/config/load.js'
+import {labPaths} from '../../src/config/lab-folder.js'
+import {parseLabConfig} from '../../src/config/parse.js'
 import type {LabConfig} from '../../src/config/schema.js'
 import {ChaosLabError} from '../../src/errors.js'
 import {compileTemplate, parseTemplate, renderTemplate, rubyString, templatePath} from '../../src/render/engine.js'
 import {
   isGeneratedVagrantfile, provisioningDirFor, renderVagrantfile, vagrantfileView, writeVagrantfile,
 } from '../../src/render/vagrantfile.js'
+import {updateGolden} from '../helpers/golden.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const GOLDEN = join(ROOT, 'test', 'golden')
-const UPDATE = process.env.UPDATE_GOLDEN === '1'
 
 /** Compares with a file; UPDATE_GOLDEN=1 rewrites the file instead. */
 function expectFile(file: string, actual: string): void {
-  if (UPDATE) {
+  if (updateGolden()) {
     mkdirSync(dirname(file), {recursive: true})
     writeFileSync(file, actual)
   }
@@ -36,6 +37,7 @@ const GOLDEN_CASES = {
   'Vagrantfile.virtualbox': {yaml: '', note: 'defaults: VirtualBox, profile desktop'},
   'Vagrantfile.virtualbox-headless': {yaml: 'profile: headless\n', note: 'VirtualBox, profile headless'},
   'Vagrantfile.libvirt': {yaml: 'provider: libvirt\nprofile: headless\nlibvirt:\n  driver: qemu\n', note: 'libvirt with driver qemu (no KVM)'},
+  'Vagrantfile.libvirt-desktop': {yaml: 'provider: libvirt\nlibvirt:\n  driver: qemu\n', note: 'libvirt, profile desktop: SPICE with the spicevmc channel'},
 } as const
 
 const ruby = spawnSync('ruby', ['--version'], {encoding: 'utf8'})
@@ -59,14 +61,22 @@ describe('golden Vagrantfiles', () => {
     expectFile(join(ROOT, 'Vagrantfile'), renderVagrantfile(defaultLabConfig(), {provisioningDir: 'provisioning', source: 'defaults'}))
   })
 
-  it('desktop and headless differ only in the GUI and the profile passed to provisioning', () => {
-    const desktop = renderVagrantfile(config(''), {provisioningDir: 'provisioning'}).split('\n')
+  it('libvirt desktop: SPICE graphics and the spicevmc channel for spice-vdagent; headless has neither', () => {
+    const desktop = renderVagrantfile(config('provider: libvirt'), {provisioningDir: 'provisioning'})
+    expect(desktop).toContain(`libvirt.graphics_type = 'spice'`)
+    expect(desktop).toContain(`libvirt.channel type: 'spicevmc', target_name: 'com.redhat.spice.0', target_type: 'virtio'`)
+    const headless = renderVagrantfile(config('provider: libvirt\nprofile: headless'), {provisioningDir: 'provisioning'})
+    expect(headless).not.toMatch(/spice/)
+  })
+
+  it('desktop and headless differ only in the GUI, SPICE for libvirt and the profile passed to provisioning', () => {
+    const desktop = renderVagrantfile(config(''), {provisioningDir: 'provisioning'}).split('\n').filter((line) => !/spice|SPICE|graphics_ip|video_type/.test(line))
     const headless = renderVagrantfile(config('profile: headless'), {provisioningDir: 'provisioning'}).split('\n')
     expect(headless).toHaveLength(desktop.length)
     const changed = desktop.flatMap((line, i) => (line === headless[i] ? [] : [[line.trim(), headless[i]?.trim()]]))
     expect(changed).toEqual([
       ['vb.gui = true', 'vb.gui = false'],
-      [`env: {'CHAOS_LAB_PROFILE' => 'desktop', 'CHAOS_LAB_LOGIN_USER' => 'vagrant'},`, `env: {'CHAOS_LAB_PROFILE' => 'headless', 'CHAOS_LAB_LOGIN_USER' => 'vagrant'},`],
+      [`env: {'CHAOS_LAB_PROFILE' => 'desktop', 'CHAOS_LAB_LOGIN_USER' => 'vagrant', 'CHAOS_LAB_APT_PROXY' => '' },`, `env: {'CHAOS_LAB_PROFILE' => 'headless', 'CHAOS_LAB_LOGIN_USER' => 'vagrant', 'CHAOS_LAB_APT_PROXY' => '' },`],
     ])
   })
 })
@@ -136,7 +146,7 @@ describe('the template engine', () => {
   it('every value reaches the Vagrantfile through `ruby`, as a checked integer, or as the one boolean', () => {
     const source = readFileSync(templatePath('Vagrantfile'), 'utf8')
     const INTEGERS = new Set(['forwardedPort', 'virtualbox.memory', 'virtualbox.cpus', 'libvirt.memory', 'libvirt.cpus'])
-    const CONDITIONS = new Set(['fromDefaults', 'libvirt.softwareEmulation'])
+    const CONDITIONS = new Set(['fromDefaults', 'libvirt.softwareEmulation', 'gui'])
     const seen: string[] = []
     type Node = {type: string; path?: {original: string}; params?: {original?: string}[]; program?: {body: Node[]}; inverse?: {body: Node[]}}
     const walk = (nodes: Node[]) => {
@@ -288,6 +298,7 @@ STDOUT.write(JSON.generate({'assigned' => $assigned, 'calls' => $calls, 'provide
       box: attack('box'),
       hostname: attack('hostname'),
       profile: attack('profile') as LabConfig['profile'],
+      aptProxy: attack('aptProxy'),
       virtualbox: {...base.virtualbox, clipboard: attack('clipboard') as LabConfig['virtualbox']['clipboard']},
       libvirt: {...base.libvirt, uri: attack('uri'), driver: attack('driver') as LabConfig['libvirt']['driver']},
     }
@@ -307,7 +318,7 @@ STDOUT.write(JSON.generate({'assigned' => $assigned, 'calls' => $calls, 'provide
     const upload = recorded.calls.find((c) => c.call === 'config.vm.provision' && c.args[0] === 'chaos-lab-upload')
     expect(upload?.kwargs.source).toBe(resolve(work, provisioningDir))
     const run = recorded.calls.find((c) => c.call === 'config.vm.provision' && c.args[0] === 'chaos-lab-run')
-    expect(run?.kwargs.env).toEqual({CHAOS_LAB_PROFILE: hostile.profile, CHAOS_LAB_LOGIN_USER: 'vagrant'})
+    expect(run?.kwargs.env).toEqual({CHAOS_LAB_PROFILE: hostile.profile, CHAOS_LAB_LOGIN_USER: 'vagrant', CHAOS_LAB_APT_PROXY: hostile.aptProxy})
     expect(recorded.provider).toBe('virtualbox')
   })
 
@@ -336,12 +347,12 @@ describe('writeVagrantfile', () => {
     const lab = join(work, 'lab')
     mkdirSync(lab)
     const file = join(lab, 'Vagrantfile')
-    expect(writeVagrantfile(lab, config(''))).toBe(true)
+    expect(writeVagrantfile(labPaths(lab), config(''))).toBe(true)
     const past = new Date('2020-01-01T00:00:00Z')
     utimesSync(file, past, past)
-    expect(writeVagrantfile(lab, config(''))).toBe(false)
+    expect(writeVagrantfile(labPaths(lab), config(''))).toBe(false)
     expect(statSync(file).mtime.getTime()).toBe(past.getTime())
-    expect(writeVagrantfile(lab, config('memory: 2048'))).toBe(true)
+    expect(writeVagrantfile(labPaths(lab), config('memory: 2048'))).toBe(true)
     expect(readFileSync(file, 'utf8')).toContain('vb.memory = 2048')
     expect(readFileSync(file, 'utf8')).toContain('# Generated by chaos-lab from chaos-lab.yaml in this folder')
   })

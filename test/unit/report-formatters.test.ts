@@ -1,20 +1,23 @@
 import {spawnSync} from 'node:child_process'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
-import {summarize, type CheckResult, type LessonRun} from '../../src/labs/result.js'
-import {formatJson, toJsonRun} from '../../src/report/json.js'
-import {escapeXmlAttribute, escapeXmlText, formatJunit} from '../../src/report/junit.js'
+import {summarize, type CheckResult, type LessonRun} from '../../src/lessons/result.js'
+import {toJsonRun} from '../../src/report/json.js'
+import {UsageError} from '../../src/errors.js'
+import {escapeXmlAttribute, escapeXmlText, formatJunit, writeJunitFile} from '../../src/report/junit.js'
 import {formatTable, summaryLine} from '../../src/report/table.js'
+import {toolMissing, updateGolden} from '../helpers/golden.js'
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'report')
 
 /** Compares with test/golden/report/<name>; UPDATE_GOLDEN=1 writes the file instead. */
 function expectGolden(name: string, actual: string): void {
   const file = join(GOLDEN, name)
-  if (process.env.UPDATE_GOLDEN === '1') {
+  if (updateGolden()) {
     mkdirSync(dirname(file), {recursive: true})
     writeFileSync(file, actual)
     return
@@ -85,7 +88,7 @@ describe('json', () => {
     expect(Object.keys(json)).toEqual(['lesson', 'target', 'started', 'finished', 'summary', 'checks'])
     expect(Object.keys(json.summary)).toEqual(['total', 'pass', 'fail', 'blocked', 'error'])
     for (const check of json.checks) expect(Object.keys(check)).toEqual(['id', 'title', 'status', 'message', 'hint', 'durationMs'])
-    expectGolden('run.json', formatJson(extra))
+    expectGolden('run.json', `${JSON.stringify(json, null, 2)}\n`)
   })
 })
 
@@ -115,9 +118,35 @@ describe('junit', () => {
     const xml = formatJunit(MIXED_RUN)
     expect(isBalanced(xml)).toBe(true)
     const python = spawnSync('python3', ['-c', 'import sys, xml.dom.minidom as m; d = m.parseString(sys.stdin.buffer.read()); print(len(d.getElementsByTagName("testcase")))'], {input: xml, encoding: 'utf8'})
-    if (python.error) return
+    if (python.error) {
+      toolMissing('python3 (the XML parser)')
+      return
+    }
     expect(python.stderr).toBe('')
     expect(python.stdout.trim()).toBe('6')
+  })
+})
+
+describe('writeJunitFile', () => {
+  it('writes the JUnit of a run to the file, and a file it cannot write is a usage error naming the path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaos-lab-junit-'))
+    try {
+      const file = join(dir, 'results.xml')
+      writeJunitFile(file, MIXED_RUN)
+      expect(readFileSync(file, 'utf8')).toBe(formatJunit(MIXED_RUN))
+      const nowhere = join(dir, 'missing-folder', 'results.xml')
+      let thrown: unknown
+      try {
+        writeJunitFile(nowhere, MIXED_RUN)
+      } catch (error) {
+        thrown = error
+      }
+      expect(thrown).toBeInstanceOf(UsageError)
+      expect(thrown).toMatchObject({code: 'junit_unwritable', exitCode: 2, suggestion: 'Pass --junit a path in a folder you can write to.'})
+      expect((thrown as UsageError).message.startsWith(`Could not write the JUnit report to ${nowhere}: ENOENT`)).toBe(true)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
 

@@ -1,9 +1,9 @@
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
-import {acquireLock, cachedBuild, type CachedBuildOptions} from '../helpers/vm/cache-build.js'
+import {acquireLock, cachedBuild, sweepCache, type CachedBuildOptions} from '../helpers/vm/cache-build.js'
 
 // The e2e harness's build-once caches (test image, fleet trees, libvirt box) share this helper.
 let dir: string
@@ -112,5 +112,33 @@ describe('acquireLock', () => {
     const started = Date.now()
     await expect(acquireLock(lockPath, {waitMs: 60_000, pollMs: 10, maxAttempts: 3, timeoutMessage: () => 'gave up'})).rejects.toThrow('gave up')
     expect(Date.now() - started).toBeLessThan(5000)
+  })
+})
+
+describe('sweepCache', () => {
+  it('removes dead builds and results unused for too long; keeps the one in use, live builds, locked and fresh results', () => {
+    const cache = path.join(dir, 'sweep')
+    const made = (name: string, ageMs?: number) => {
+      mkdirSync(path.join(cache, name), {recursive: true})
+      if (ageMs === undefined) return
+      const stamp = path.join(cache, name, 'last-used')
+      writeFileSync(stamp, '')
+      const when = new Date(Date.now() - ageMs)
+      utimesSync(stamp, when, when)
+    }
+    // PID 2^22 + 1 is above Linux's pid_max: never a live process.
+    made(`.img-build-aaaa-${2 ** 22 + 1}`)
+    made(`.img-build-bbbb-${process.pid}`)
+    made('img-0000000000000001', 10_000) // old
+    made('img-0000000000000002', 10_000) // old, but the one in use
+    made('img-0000000000000003', 10_000) // old, but being built (its lock file)
+    writeFileSync(path.join(cache, 'img-0000000000000003.lock'), String(process.pid))
+    made('img-0000000000000004', 10) // fresh
+    made('img-0000000000000005') // never stamped: never used
+    made('other-0000000000000006', 10_000) // another cache's
+    const lines: string[] = []
+    sweepCache(cache, {build: /^\.img-build-[0-9a-f]+-(\d+)$/, result: /^img-[0-9a-f]{16}$/, keep: 'img-0000000000000002', pruneAfterMs: 1000, label: 'img', log: (line) => lines.push(line)})
+    expect(readdirSync(cache).sort()).toEqual([`.img-build-bbbb-${process.pid}`, 'img-0000000000000002', 'img-0000000000000003', 'img-0000000000000003.lock', 'img-0000000000000004', 'other-0000000000000006'])
+    expect(lines).toEqual(expect.arrayContaining([`img: removing the leftover build .img-build-aaaa-${2 ** 22 + 1}`, 'img: removing the unused img-0000000000000001', 'img: removing the unused img-0000000000000005']))
   })
 })

@@ -1,30 +1,30 @@
-#!/usr/bin/env bash
-# Cereal killer: kill FizzBuzz instance A, wait, then kill instance B. It makes no load itself: run ./run_ab.sh
-# in another terminal first, then this, and compare ab's report with the steady state.
-#   DELAY=2 SIGNAL=TERM ./cereal_killer.sh
-set -euo pipefail
+#!/bin/bash
+# shellcheck disable=SC2009 # grepping ps is the book's way, and its blast-radius lesson
+# Cereal killer (chapter 2), as the book prints it: list the FizzBuzz instances, kill instance A (port 8001),
+# show its status, wait 2 s, kill instance B (port 8002), show its status, list the instances again.
+# Start the load first, in another terminal: ./run_ab.sh
+# Victims are found the book's way, by grepping `ps auxf` (see README.md, "A note on blast radius").
 
-DELAY=${DELAY:-2}
-SIGNAL=${SIGNAL:-TERM}
-SUDO=
-[[ $(id -u) -eq 0 ]] || SUDO=sudo
+echo "Listing backend services"
+ps auxf | grep killer-whiles | grep python
+echo
 
-# kill_instance UNIT: send $SIGNAL to the unit's main process, found through systemd (never by grep).
-kill_instance() {
-  local unit=$1 pid
-  pid=$(systemctl show -p MainPID --value "$unit")
-  if [[ -z $pid || $pid == 0 ]]; then
-    echo "$(date +%T.%3N) $unit is not running: nothing to kill"
-    return 0
-  fi
-  if $SUDO kill -s "$SIGNAL" "$pid"; then
-    echo "$(date +%T.%3N) $unit: sent SIG$SIGNAL to its main process $pid"
-  else
-    echo "$(date +%T.%3N) $unit: process $pid was already gone"
-  fi
-}
+echo "Killing instance A (port 8001)"
+ps auxf | grep killer-whiles | grep python | grep 8001 | awk '{system("sudo kill " $2)}'
+sleep 0.5
+systemctl status faas001_a --no-pager
+echo
 
-kill_instance faas001_a
-echo "$(date +%T.%3N) waiting ${DELAY}s"
-sleep "$DELAY"
-kill_instance faas001_b
+echo "Wait some time in-between killings"
+sleep 2
+echo
+
+echo "Killing instance B (port 8002)"
+ps auxf | grep killer-whiles | grep python | grep 8002 | awk '{system("sudo kill " $2)}'
+sleep 0.5
+systemctl status faas001_b --no-pager
+echo
+
+echo "Listing backend services"
+ps auxf | grep killer-whiles | grep python
+echo "Done here!"

@@ -3,7 +3,12 @@
 
 One instance of the API that nginx balances on port 8003 (units faas001_a on 8001, faas001_b on 8002).
 
-    fizzbuzz_api.py PORT          (or FIZZBUZZ_PORT=PORT; FIZZBUZZ_HOST picks the address, default 127.0.0.1)
+    fizzbuzz_api.py PORT [--directory DIR]
+        (or FIZZBUZZ_PORT=PORT; FIZZBUZZ_HOST picks the address, default 127.0.0.1)
+
+--directory makes DIR the working directory, like the book's `python3 -m http.server 8001 --directory
+~/src/examples/killer-whiles/static`: the units pass the chapter folder, so the instances' command lines carry the
+book's path and `ps auxf | grep killer-whiles | grep python` finds them, as the book's scripts expect.
 
     GET /api/v1/              -> 200 {"service": "fizzbuzz", "version": "0.0.7", "instance": "8001"}
     GET /api/v1/fizzbuzz/15   -> 200 {"n": 15, "result": "FizzBuzz", "instance": "8001"}
@@ -37,6 +42,12 @@ def fizzbuzz(n):
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "fizzbuzz/" + VERSION
+    # Each answer (status line, headers and body) leaves in one write, when the handler is done (the standard
+    # library writes the headers and the body apart). A kill can stop an answer before it starts, which nginx
+    # hides by asking the other instance (proxy_next_upstream error), but never cut one after its headers: nginx
+    # has passed those on to the user already, so a cut answer is a failed request no load balancer can hide
+    # (seen under the killer-while experiment with the start-limit fix in place).
+    wbufsize = 64 * 1024
 
     def version_string(self):
         return self.server_version
@@ -91,16 +102,38 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def parse_port(argv):
-    raw = argv[1] if len(argv) > 1 else os.environ.get("FIZZBUZZ_PORT", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        sys.stderr.write("usage: fizzbuzz_api.py PORT (or FIZZBUZZ_PORT=PORT); got %r\n" % raw)
+USAGE = "usage: fizzbuzz_api.py PORT [--directory DIR] (or FIZZBUZZ_PORT=PORT)"
+
+
+def parse_args(argv):
+    """Returns (port, directory or None); exits 2 with the usage on anything else."""
+    args = list(argv[1:])
+    directory = None
+    if "--directory" in args:
+        at = args.index("--directory")
+        if at + 1 >= len(args):
+            sys.stderr.write("--directory needs a folder\n%s\n" % USAGE)
+            sys.exit(2)
+        directory = args[at + 1]
+        del args[at:at + 2]
+    if len(args) > 1:
+        sys.stderr.write("unexpected arguments %r\n%s\n" % (args[1:], USAGE))
         sys.exit(2)
-    return int(raw)
+    raw = args[0] if args else os.environ.get("FIZZBUZZ_PORT", "")
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        sys.stderr.write("%s; got port %r\n" % (USAGE, raw))
+        sys.exit(2)
+    return int(raw), directory
 
 
 def main(argv):
-    port = parse_port(argv)
+    port, directory = parse_args(argv)
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as error:
+            sys.stderr.write("cannot use --directory %s: %s\n" % (directory, error.strerror))
+            return 2
     host = os.environ.get("FIZZBUZZ_HOST", "127.0.0.1")
 
     def on_sigterm(signum, frame):

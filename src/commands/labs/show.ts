@@ -1,53 +1,17 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {sheetShownAs} from '../../labs/answers.js'
-import {loadLesson} from '../../labs/load.js'
-import type {Check, Lab} from '../../labs/schema.js'
+import type {Check} from '../../lessons/schema.js'
+import {showLesson, type ShownLesson} from '../../services/labs.js'
 import {prose} from '../../cli/prose.js'
 
-export interface ShownCheck {
-  id: string
-  title: string
-  kind: Check['kind']
-  /** Answer checks: the question and the answer sheet key it goes under. */
-  question?: string
-  key?: string
-  needs: string[]
-}
-
-export interface ShownLesson {
-  lesson: string
-  title: string
-  description: string
-  answerSheet?: string
-  checks: ShownCheck[]
-}
-
-const KIND_WORD: Record<Check['kind'], string> = {answer: 'your answer', state: 'the VM', behaviour: 'experiment', probe: 'the VM'}
-
-/** What a lesson checks, for the learner: titles and questions — never commands, truths or answers. */
-export function showLesson(lab: Lab): ShownLesson {
-  return {
-    lesson: lab.lesson,
-    title: lab.title,
-    description: lab.description,
-    ...(lab.answerSheet ? {answerSheet: sheetShownAs(lab.answerSheet)} : {}),
-    checks: lab.checks.map((check) => ({
-      id: check.id,
-      title: check.title,
-      kind: check.kind,
-      ...(check.kind === 'answer' ? {question: check.question, key: check.key} : {}),
-      needs: [...check.needs],
-    })),
-  }
-}
+const KIND_WORD: Record<Check['kind'], string> = {answer: 'your answer', state: 'the VM', behaviour: 'experiment', probe: 'the VM', experiment: 'experiment'}
 
 export default class LabsShow extends BaseCommand<typeof LabsShow> {
   static override summary = 'Show what a lesson checks: each check\'s title and the questions of its answer sheet.'
   static override description = prose(`Prints the checks of one lesson in the order they are reported, with the questions you answer in the
-answer sheet (never the answers). JSON shape: {lesson, title, description, answerSheet?, checks: [{id, title,
-kind, question?, key?, needs}]}.
+answer sheet (never the answers). JSON shape: {lesson, chapter, title, description, answerSheet?, checks: [{id, title,
+kind, question?, key?, needs, profile?}], differences: [{topic, book, lab}]}.
 
 Exit codes: 0 shown, 2 unknown lesson or invalid lab definition.`)
 
@@ -58,12 +22,17 @@ Exit codes: 0 shown, 2 unknown lesson or invalid lab definition.`)
   }
 
   run(): Promise<ShownLesson> {
-    const shown = showLesson(loadLesson(this.args.lesson))
-    this.log(`${shown.lesson}: ${shown.title}\n`)
+    const shown = showLesson(this.args.lesson)
+    this.log(`${shown.lesson}${shown.chapter === null ? '' : ` (chapter ${shown.chapter})`}: ${shown.title}\n`)
     this.log(`${shown.description}\n`)
     if (shown.answerSheet) this.log(`Answers go in ${shown.answerSheet} in the VM.\n`)
+    if (shown.differences.length) {
+      this.log('Where this lab differs from the book:')
+      for (const d of shown.differences) this.log(`  - ${d.topic}: the book: ${d.book}; here: ${d.lab}`)
+      this.log('')
+    }
     shown.checks.forEach((check, i) => {
-      this.log(`${String(i + 1).padStart(2)}. ${check.title} [${KIND_WORD[check.kind]}]`)
+      this.log(`${String(i + 1).padStart(2)}. ${check.title} [${KIND_WORD[check.kind]}${check.profile ? `, ${check.profile} profile only` : ''}]`)
       if (check.question) this.log(`    ${check.question} (${check.key})`)
       if (check.needs.length) this.log(`    after: ${check.needs.join(', ')}`)
     })

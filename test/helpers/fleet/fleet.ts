@@ -3,7 +3,8 @@
  * Ansible INI inventory, and watch the chaos-lab process connect to one of them (to kill it mid-run).
  */
 import {spawnSync} from 'node:child_process'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {dirname} from 'node:path'
 
 import type {TestImage} from '../vm/image.js'
 import {startContainer, type Container} from '../vm/nspawn.js'
@@ -13,8 +14,8 @@ import {cmdlineOf, sleep} from '../vm/run.js'
  * Starts one container per name, all at once, each with its own network namespace, sshd and memory limit.
  * If any fails, the others are stopped and the first error is thrown.
  */
-export async function startFleet(image: TestImage, names: readonly string[], memoryMb: number): Promise<Container[]> {
-  const results = await Promise.allSettled(names.map((name) => startContainer({image, name, memoryMb})))
+export async function startFleet(image: TestImage, names: readonly string[], memoryMb: number, cpuCount?: number): Promise<Container[]> {
+  const results = await Promise.allSettled(names.map((name) => startContainer({image, name, memoryMb, ...(cpuCount === undefined ? {} : {cpuCount})})))
   const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
   const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected')
   if (failed) {
@@ -28,6 +29,13 @@ export async function startFleet(image: TestImage, names: readonly string[], mem
  * An Ansible INI inventory: one section per group with each host's ansible_host, a parent group `class` over
  * them, and the login (user, key) as the parent group's vars, as an instructor would write it.
  */
+/** Stops the class's containers and removes the test's work folder and its private config home (isolatedEnv's). */
+export async function stopFleet(containers: readonly Container[], work: string | undefined, env: Record<string, string>): Promise<void> {
+  await Promise.all(containers.map((container) => container.stop()))
+  if (work) rmSync(work, {recursive: true, force: true})
+  rmSync(dirname(env.XDG_CONFIG_HOME!), {recursive: true, force: true})
+}
+
 export function writeIniInventory(file: string, groups: Record<string, readonly Container[]>, login: {user: string; identityFile: string}): void {
   const lines = ['# chaos-lab fleet e2e: one line per learner machine', '']
   for (const [group, containers] of Object.entries(groups)) {

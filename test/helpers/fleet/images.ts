@@ -17,15 +17,15 @@
  * pair, same host keys).
  */
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {runCli, ROOT} from '../cli.js'
-import {cachedBuild, touchLastUsed} from '../vm/cache-build.js'
+import {cachedBuild, sweepCache, touchLastUsed} from '../vm/cache-build.js'
 import type {TestImage} from '../vm/image.js'
 import {testCacheDir} from '../vm/image.js'
 import {startContainer, type Container} from '../vm/nspawn.js'
-import {isAlive, listDir, removeTreeSync, runOk} from '../vm/run.js'
+import {listDir, removeTreeSync, runOk} from '../vm/run.js'
 
 /** Bumped by hand when what goes into a derived tree changes in a way the inputs below do not show. */
 const FORMAT = 1
@@ -45,11 +45,16 @@ export interface DerivedImage extends TestImage {
 
 /**
  * The Debian packages the headless profile's steps name: BASH arrays named *PACKAGES and literal
- * `apt_install` arguments in provisioning/steps (the desktop step installs nothing when headless).
+ * `apt_install` arguments in provisioning/steps (the desktop step installs nothing when headless). Of the
+ * chapter steps (chapterN), only those of `chapters` (default: chapter 2, what the fleet and the libvirt box
+ * provision with --chapters 2).
  */
-export function provisioningPackages(root = ROOT): string[] {
+export function provisioningPackages(root = ROOT, chapters: readonly number[] = [2]): string[] {
   const stepsDir = path.join(root, 'provisioning', 'steps')
-  const order = readFileSync(path.join(stepsDir, 'ORDER'), 'utf8').split('\n').map((line) => line.trim()).filter((line) => line && line !== 'desktop')
+  const chapterOf = (step: string) => /^chapter(\d+)$/.exec(step)?.[1]
+  const order = readFileSync(path.join(stepsDir, 'ORDER'), 'utf8').split('\n').map((line) => line.trim())
+    .filter((line) => line && line !== 'desktop')
+    .filter((line) => chapterOf(line) === undefined || chapters.includes(Number(chapterOf(line))))
   const packages = new Set<string>()
   const word = /^[a-z0-9][a-z0-9+.-]+$/
   for (const step of order) {
@@ -94,29 +99,6 @@ function derived(base: TestImage, dir: string): DerivedImage {
   return {...base, key: manifest.key, rootfsDir: path.join(dir, 'rootfs'), built: false, baseKey: base.key, deriveSeconds: manifest.deriveSeconds}
 }
 
-/** Removes derived trees unused for an hour, and leftovers of builds whose process died. Under a lock. */
-function sweep(cacheDir: string, keep: string, log: (line: string) => void): void {
-  for (const name of listDir(cacheDir)) {
-    const full = path.join(cacheDir, name)
-    const build = /^\.fleet-build-[0-9a-f]+-(\d+)$/.exec(name)
-    if (build) {
-      if (!isAlive(Number(build[1]))) removeTreeSync(full)
-      continue
-    }
-    if (!/^fleet-(apt|packages|provisioned)-[0-9a-f]{16}$/.test(name) || name === keep || existsSync(`${full}.lock`)) continue
-    let used = 0
-    try {
-      used = statSync(path.join(full, 'last-used')).mtimeMs
-    } catch {
-      // Never used.
-    }
-    if (Date.now() - used > PRUNE_AFTER_MS) {
-      log(`fleet image: removing the unused ${name}`)
-      removeTreeSync(full)
-    }
-  }
-}
-
 /**
  * Returns the derived tree `kind`-KEY, making it with `make(buildDir)` first when the cache has none.
  * `make` fills buildDir/rootfs; the result is renamed into place only when complete.
@@ -147,7 +129,7 @@ async function ensureDerived(
     isComplete: (finalDir) => existsSync(path.join(finalDir, 'manifest.json')) && existsSync(path.join(finalDir, 'rootfs', 'etc', 'os-release')),
     fromCache: (finalDir) => derived(base, finalDir),
     beforeBuild: () => {
-      sweep(cacheDir, name, log)
+      sweepCache(cacheDir, {build: /^\.fleet-build-[0-9a-f]+-(\d+)$/, result: /^fleet-(?:apt|packages|provisioned)-[0-9a-f]{16}$/, keep: name, pruneAfterMs: PRUNE_AFTER_MS, label: 'fleet image', log})
     },
     build: async (buildDir, started) => {
       const extra = await make(buildDir)
@@ -267,7 +249,7 @@ export async function provisionedImage(base: TestImage, options: {log?: (line: s
       const inventory = path.join(buildDir, 'one.ini')
       writeFileSync(inventory, `fleet-prov ansible_host=${container.host} ansible_user=${container.user} ansible_ssh_private_key_file=${container.identityFile}\n`)
       const env = {XDG_CONFIG_HOME: path.join(buildDir, 'config'), CI: process.env.CI ?? ''}
-      const result = await runCli(['provision', '--inventory', inventory, '--json'], {env, timeoutMs: 20 * 60_000})
+      const result = await runCli(['provision', '--inventory', inventory, '--chapters', '2', '--json'], {env, timeoutMs: 20 * 60_000})
       if (result.code !== 0) throw new Error(`provision exited ${result.code}: ${result.stdout.slice(0, 3000)}${result.stderr.slice(-3000)}`)
       await copyRunningRoot(container, path.join(buildDir, 'rootfs'))
     } finally {

@@ -6,7 +6,6 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
-  rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
@@ -16,6 +15,7 @@ import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import {cachedBuild, touchLastUsed} from '../vm/cache-build.js'
+import {PREINSTALL, preinstallPackages} from '../vm/chroot-install.js'
 import {DISK_SIZE, REPO_ROOT, testCacheDir, type TestImage} from '../vm/image.js'
 import {isAlive, listDir, removeTreeSync, run, runOk} from '../vm/run.js'
 import type {LibvirtHost} from './daemon.js'
@@ -83,32 +83,6 @@ chmod 0440 /etc/sudoers.d/vagrant
 rm -f /etc/resolv.conf
 printf 'nameserver ${MANAGEMENT_GATEWAY}\\n' >/etc/resolv.conf
 `
-
-/** Runs inside the image's root file system (chroot, /proc mounted, no services started): apt, then clean. */
-const PREINSTALL = `set -eu
-export DEBIAN_FRONTEND=noninteractive LC_ALL=C
-apt-get -q update
-apt-get -q -y install --no-install-recommends "$@"
-apt-get -q clean
-`
-
-/** apt-get install in the box's tree with the host's resolver; services are kept from starting (policy-rc.d). */
-async function preinstallPackages(root: string, packages: readonly string[]): Promise<void> {
-  const policy = path.join(root, 'usr', 'sbin', 'policy-rc.d')
-  const resolv = path.join(root, 'etc', 'resolv.conf')
-  const proc = path.join(root, 'proc')
-  rmSync(resolv, {force: true})
-  copyFileSync('/etc/resolv.conf', resolv)
-  writeFileSync(policy, '#!/bin/sh\nexit 101\n', {mode: 0o755})
-  await runOk('mount', ['-t', 'proc', 'proc', proc], {timeoutMs: 30_000})
-  try {
-    await runOk('chroot', [root, 'sh', '-c', PREINSTALL, 'sh', ...packages], {timeoutMs: 20 * 60_000})
-  } finally {
-    const unmounted = await run('umount', [proc], {timeoutMs: 30_000})
-    if (unmounted.code !== 0) await run('umount', ['-l', proc], {timeoutMs: 30_000})
-    rmSync(policy, {force: true})
-  }
-}
 
 function boxRoot(): string {
   return path.join(testCacheDir(), 'libvirt-box')

@@ -26,6 +26,8 @@ export function configureLabForHost(labDir: string, host: LibvirtHost, settings:
   doc.setIn(['libvirt', 'uri'], host.uri)
   doc.setIn(['libvirt', 'memory'], settings.memoryMb ?? 1024)
   doc.setIn(['libvirt', 'cpus'], settings.cpus ?? 2)
+  // Chapter 2 only: the box has chapter 2's packages; chapter 3 (BCC's LLVM under TCG) is test/e2e/chapters-vm's.
+  doc.setIn(['chapters'], doc.createNode([2], {flow: true}))
   writeFileSync(file, doc.toString())
 }
 

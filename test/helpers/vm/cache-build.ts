@@ -1,13 +1,57 @@
-import {closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeFileSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync} from 'node:fs'
 import path from 'node:path'
 
-import {isAlive, removeTreeSync, sleep} from './run.js'
+import {isAlive, listDir, removeTreeSync, sleep} from './run.js'
 
 /**
  * Build-once caches of the test harness (the test image, the fleet's derived trees, the libvirt box): a
  * result is built into a scratch directory next to its place and renamed into place only when complete, under
  * a lock file, so concurrent test processes wait for one build and never see half of one.
  */
+
+export interface SweepOptions {
+  /** A leftover build's name; its first group is the PID of the process that made it. */
+  build: RegExp
+  /** A cached result's name. */
+  result: RegExp
+  /** The result in use (never removed). */
+  keep: string
+  pruneAfterMs: number
+  /** What the log calls these results ("desktop image"); nothing is logged without it. */
+  label?: string
+  log?: (line: string) => void
+}
+
+/**
+ * Removes, from one cache's directory, leftover builds whose process died and results not used (their `last-used`
+ * stamp) for `pruneAfterMs`, except `keep` and a result whose lock file says it is being built. Call it under the
+ * cache's lock.
+ */
+export function sweepCache(cacheDir: string, options: SweepOptions): void {
+  const say = (line: string) => { if (options.label) options.log?.(`${options.label}: ${line}`) }
+  for (const name of listDir(cacheDir)) {
+    const full = path.join(cacheDir, name)
+    const build = options.build.exec(name)
+    if (build) {
+      if (!isAlive(Number(build[1]))) {
+        say(`removing the leftover build ${name}`)
+        removeTreeSync(full)
+      }
+      continue
+    }
+    if (!options.result.test(name) || name === options.keep || existsSync(`${full}.lock`)) continue
+    let used = 0
+    try {
+      used = statSync(path.join(full, 'last-used')).mtimeMs
+    } catch {
+      // Never used.
+    }
+    if (Date.now() - used > options.pruneAfterMs) {
+      say(`removing the unused ${name}`)
+      removeTreeSync(full)
+    }
+  }
+}
 
 /** Stamps a cached result as in use now (its `last-used` file's mtime, which the caches' sweeps read). */
 export function touchLastUsed(dir: string): void {

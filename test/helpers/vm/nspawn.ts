@@ -22,6 +22,11 @@ export interface StartContainerOptions {
    */
   cpus?: number
   /**
+   * How many CPUs the container sees (`nproc`, sched affinity): systemd-nspawn --cpu-affinity=0-(N-1). A
+   * container has its host's kernel, so without it nproc shows every CPU of the host. Default: all of them.
+   */
+  cpuCount?: number
+  /**
    * Give the container a route to the outside (for apt): turns on IPv4 forwarding on the host and adds an
    * iptables MASQUERADE rule for the container's /30, removed again by stop(). Default false.
    */
@@ -158,7 +163,10 @@ export function nspawnUnavailableReason(): string | undefined {
  * 10.213.0.0/16, inside a cgroup v1 memory limit. SSH answers at the container's address, port 22.
  */
 export async function startContainer(options: StartContainerOptions): Promise<Container> {
-  const {image, name, memoryMb = 1024, cpus, internet = false, bootTimeoutMs = 60_000} = options
+  const {image, name, memoryMb = 1024, cpus, cpuCount, internet = false, bootTimeoutMs = 60_000} = options
+  if (cpuCount !== undefined && !(Number.isInteger(cpuCount) && cpuCount >= 1 && cpuCount <= os.availableParallelism())) {
+    throw new Error(`startContainer: cpuCount ${cpuCount} must be a whole number from 1 to this host's ${os.availableParallelism()} CPUs.`)
+  }
   const unavailable = nspawnUnavailableReason()
   if (unavailable) throw new Error(`startContainer: systemd-nspawn cannot run containers here: ${unavailable}.`)
   if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(name)) throw new Error(`startContainer: bad container name "${name}" (a-z, 0-9, '-').`)
@@ -267,6 +275,7 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
       '--timezone=off',
       '--link-journal=no',
       '--console=read-only',
+      ...(cpuCount === undefined ? [] : [`--cpu-affinity=0-${cpuCount - 1}`]),
     ]
     const logFd = openSync(consoleLog, 'a')
     const startedAt = Date.now()

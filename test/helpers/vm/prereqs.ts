@@ -13,6 +13,12 @@ export const VM_TOOLS = [
   'ssh-keygen',
 ] as const
 
+/**
+ * What an arm64 test image and VM need besides VM_TOOLS: the arm64 emulator, and qemu-user-static's aarch64
+ * emulator for the image build's chroot (registered with binfmt_misc by scripts/build-test-image.sh).
+ */
+export const ARM64_TOOLS = ['qemu-system-aarch64', 'qemu-aarch64-static'] as const
+
 /** What startContainer() runs on the host, besides the image tools. */
 export const CONTAINER_TOOLS = ['systemd-nspawn', 'ip', 'iptables', 'mount', 'umount'] as const
 

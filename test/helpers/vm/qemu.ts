@@ -4,12 +4,18 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {registerTeardown} from './cleanup.js'
-import {markImageUsed, type TestImage} from './image.js'
+import {markImageUsed, type Arch, type TestImage} from './image.js'
 import {cmdlineOf, isAlive, readTail, removeTreeSync, run, runOk, waitForExit} from './run.js'
 import {type SshEndpoint, type SshOptions, type SshResult, closeSharedConnections, sshExec, waitForSsh} from './ssh.js'
 
+/** What bootVm() needs of an image: the base test image or one derived from it (the desktop image). */
+export type BootableImage = Pick<TestImage, 'dir' | 'diskPath' | 'kernelPath' | 'initrdPath' | 'privateKeyPath'> & {
+  /** Default amd64. */
+  arch?: Arch
+}
+
 export interface BootVmOptions {
-  image: TestImage
+  image: BootableImage
   /** Guest memory; default 1024 MB (the OOM lesson's mystery001 is killed in well under a minute). */
   memoryMb?: number
   /** Default 2. */
@@ -21,6 +27,16 @@ export interface BootVmOptions {
    * several times slower when other work shares them (148 s measured with a load average of 9).
    */
   bootTimeoutMs?: number
+  /**
+   * A screen: a standard VGA card (the guest's bochs-drm driver; Xorg's modesetting driver runs on it) and
+   * QEMU's human monitor on a unix socket, for screendump(). Default false (no display device at all).
+   */
+  display?: boolean
+  /**
+   * A SPICE server on a unix socket with the `spicevmc` agent channel (virtio-serial port com.redhat.spice.0),
+   * as libvirt gives a guest with SPICE graphics: what spice-vdagentd and spice-vdagent in the guest talk to.
+   */
+  spiceAgent?: boolean
 }
 
 export interface RunningVm extends SshEndpoint {
@@ -37,6 +53,8 @@ export interface RunningVm extends SshEndpoint {
   pid: number
   /** Milliseconds from launching QEMU to the first successful SSH login. */
   bootMs: number
+  /** QEMU's human monitor (a unix socket), with options.display. */
+  monitorSocket?: string
   /** Runs a command over SSH (openssh client) as admin, or as options.user. */
   ssh(command: string, options?: SshOptions): Promise<SshResult>
   /** Simulates a crash: SIGKILLs QEMU at once. The scratch directory stays until stop(). */
@@ -61,12 +79,25 @@ function freePort(): Promise<number> {
   })
 }
 
-function accelArgs(): string[] {
+/** The emulator and machine for an architecture, and the kernel's console there. */
+interface Machine {
+  binary: string
+  args: string[]
+  console: string
+}
+
+/**
+ * amd64: QEMU's default PC, TCG unless CHAOS_LAB_TEST_KVM=1. arm64: the generic "virt" board with a Cortex-A72
+ * (an Armv8.0 core: TCG emulates it faster than `max`, whose pointer authentication is costly to emulate) and
+ * direct kernel boot, so no UEFI firmware is needed; always TCG on this x86-64 host.
+ */
+export function machineFor(arch: Arch): Machine {
+  if (arch === 'arm64') return {binary: 'qemu-system-aarch64', args: ['-machine', 'virt', '-cpu', 'cortex-a72', '-accel', 'tcg'], console: 'ttyAMA0'}
   if (process.env.CHAOS_LAB_TEST_KVM === '1') {
     if (!existsSync('/dev/kvm')) throw new Error('CHAOS_LAB_TEST_KVM=1 but /dev/kvm does not exist.')
-    return ['-accel', 'kvm', '-cpu', 'host']
+    return {binary: 'qemu-system-x86_64', args: ['-accel', 'kvm', '-cpu', 'host'], console: 'ttyS0'}
   }
-  return ['-accel', 'tcg']
+  return {binary: 'qemu-system-x86_64', args: ['-accel', 'tcg'], console: 'ttyS0'}
 }
 
 /** SIGKILLs our QEMU, checking first that the PID still belongs to it (its command line names our dir). */
@@ -89,12 +120,23 @@ export function killVm(vm: RunningVm): void {
  * disk, SSH forwarded from a free 127.0.0.1 port, and waits until admin can log in with the image's key.
  */
 export async function bootVm(options: BootVmOptions): Promise<RunningVm> {
-  const {image, memoryMb = 1024, cpus = 2, name = 'vm', bootTimeoutMs = 300_000} = options
+  const {image, memoryMb = 1024, cpus = 2, name = 'vm', bootTimeoutMs = 300_000, display = false, spiceAgent = false} = options
+  const machine = machineFor(image.arch ?? 'amd64')
   markImageUsed(image)
   const dir = mkdtempSync(path.join(os.tmpdir(), `chaos-lab-vm-${name.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
   const overlay = path.join(dir, 'disk.qcow2')
   const pidFile = path.join(dir, 'qemu.pid')
   const serialLog = path.join(dir, 'serial.log')
+  const monitorSocket = display ? path.join(dir, 'monitor.sock') : undefined
+  const screen = monitorSocket ? ['-device', 'VGA,vgamem_mb=16', '-monitor', `unix:${monitorSocket},server=on,wait=off`] : []
+  const spice = spiceAgent
+    ? [
+        '-spice', `unix=on,addr=${path.join(dir, 'spice.sock')},disable-ticketing=on`,
+        '-device', 'virtio-serial-pci',
+        '-chardev', 'spicevmc,id=vdagent,name=vdagent',
+        '-device', 'virtserialport,chardev=vdagent,name=com.redhat.spice.0',
+      ]
+    : []
   let pid = 0
   let endpoint: SshEndpoint | undefined
   const unregister = registerTeardown(() => {
@@ -111,21 +153,23 @@ export async function bootVm(options: BootVmOptions): Promise<RunningVm> {
       port = await freePort()
       launchedAt = Date.now()
       const result = await run(
-        'qemu-system-x86_64',
+        machine.binary,
         [
           '-name', name,
-          ...accelArgs(),
+          ...machine.args,
           '-nodefaults', '-no-user-config', '-no-reboot',
           '-m', String(memoryMb),
           '-smp', String(cpus),
           '-kernel', image.kernelPath,
           '-initrd', image.initrdPath,
-          '-append', 'root=/dev/vda rw console=ttyS0 panic=1 mitigations=off systemd.show_status=1',
+          '-append', `root=/dev/vda rw console=${machine.console} panic=1 mitigations=off systemd.show_status=1`,
           '-drive', `file=${overlay},if=virtio,format=qcow2,discard=unmap,cache=unsafe`, // a throwaway disk: no fsync round trips
           '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`,
           '-device', 'virtio-net-pci,netdev=n0',
           '-device', 'virtio-rng-pci',
           '-serial', `file:${serialLog}`,
+          ...screen,
+          ...spice,
           '-display', 'none',
           '-daemonize',
           '-pidfile', pidFile,
@@ -135,7 +179,7 @@ export async function bootVm(options: BootVmOptions): Promise<RunningVm> {
       if (result.code === 0) break
       const lostRace = /hostfwd|host forwarding|Could not set up/i.test(result.stderr)
       if (!lostRace || attempt >= 5) {
-        throw new Error(`qemu-system-x86_64 failed to start (exit ${result.code ?? 'killed'}):\n${result.stderr}`)
+        throw new Error(`${machine.binary} failed to start (exit ${result.code ?? 'killed'}):\n${result.stderr}`)
       }
     }
     pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10)
@@ -166,6 +210,7 @@ export async function bootVm(options: BootVmOptions): Promise<RunningVm> {
       serialLog,
       pid,
       bootMs,
+      ...(monitorSocket ? {monitorSocket} : {}),
       controlDir: dir,
       ssh: (command, sshOptions) => sshExec(ready, command, sshOptions),
       kill: () => {
