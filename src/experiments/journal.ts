@@ -1,4 +1,4 @@
-import type {Activity, Experiment} from './schema.js'
+import type {Activity, Experiment, LoadGenerator} from './schema.js'
 
 /**
  * The journal of one run, in Chaos Toolkit's journal shape (experiment, status, deviated, steady_states, run,
@@ -57,9 +57,11 @@ export interface Mark {
 export interface LoadRecord {
   url: string
   concurrency: number
+  /** Who made the requests: chaos-lab's sampler, or the book's ab (then `totals` is ab's own summary). */
+  generator: LoadGenerator
   started: string | null
   seconds: LoadSecond[]
-  /** The generator's own totals (counted apart from its per-second lines). */
+  /** The generator's own totals (counted apart from its per-second lines; ab's summary for ab). */
   totals: LoadTotals | null
 }
 

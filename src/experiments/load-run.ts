@@ -1,6 +1,6 @@
 import {errorMessage} from '../errors.js'
 import type {LoadRecord, LoadSecond, LoadTotals} from './journal.js'
-import {parseSamplerLine, samplerCommand, sumSeconds} from './load.js'
+import {loadCommand, parseSamplerLine, sumSeconds} from './load.js'
 import type {ExperimentSession} from './providers.js'
 import type {LoadSpec} from './schema.js'
 import {shellQuote} from '../util/shell.js'
@@ -33,7 +33,7 @@ export class LoadRun {
   async start(): Promise<void> {
     let started: () => void = () => undefined
     const hasStarted = new Promise<void>((resolve) => { started = resolve })
-    const running = this.session.exec(`rm -f ${shellQuote(this.stopFile)}; ${samplerCommand(this.spec, this.stopFile)}`, {
+    const running = this.session.exec(`rm -f ${shellQuote(this.stopFile)}; ${loadCommand(this.spec, this.stopFile)}`, {
       onLine: (line, stream) => {
         if (stream !== 'stdout') return
         const parsed = parseSamplerLine(line)
@@ -86,6 +86,6 @@ export class LoadRun {
   }
 
   record(): LoadRecord {
-    return {url: this.spec.url, concurrency: this.spec.concurrency, started: this.startedIso, seconds: this.seconds, totals: this.totals}
+    return {url: this.spec.url, concurrency: this.spec.concurrency, generator: this.spec.generator, started: this.startedIso, seconds: this.seconds, totals: this.totals}
   }
 }

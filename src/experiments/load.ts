@@ -1,6 +1,7 @@
 import {quantileSorted} from 'simple-statistics'
 
 import {shellQuote} from '../util/shell.js'
+import {abCommand} from './load-ab.js'
 import type {LoadSecond, LoadTotals} from './journal.js'
 import type {LoadSpec} from './schema.js'
 
@@ -90,6 +91,11 @@ finally:
 export function samplerCommand(spec: LoadSpec, stopFile: string): string {
   const bound = Math.ceil(spec.maxSeconds + 30)
   return `timeout ${bound} python3 -u -c ${shellQuote(SAMPLER)} ${shellQuote(spec.url)} ${spec.concurrency} ${shellQuote(stopFile)} ${spec.maxSeconds}`
+}
+
+/** The command that runs the experiment's load generator: chaos-lab's sampler, or the book's ab (load-ab.ts). */
+export function loadCommand(spec: LoadSpec, stopFile: string): string {
+  return spec.generator === 'ab' ? abCommand(spec, stopFile) : samplerCommand(spec, stopFile)
 }
 
 /** What one line of the sampler says. */

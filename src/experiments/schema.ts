@@ -72,6 +72,9 @@ export type Provider = z.output<typeof provider>
 
 const hypothesisProbe = probe.refine((p) => p.tolerance !== undefined, {error: 'a probe of the steady-state hypothesis needs a tolerance'})
 
+export const LOAD_GENERATORS = ['sampler', 'ab'] as const
+export type LoadGenerator = (typeof LOAD_GENERATORS)[number]
+
 /** The load generator, in the VM for the whole run (before the first hypothesis check until after the last). */
 const loadSpec = z.strictObject({
   url: z.string({error: 'load.url must be text'}).regex(HTTP_URL, {error: 'load.url must be a plain http:// URL'}),
@@ -80,6 +83,11 @@ const loadSpec = z.strictObject({
   warmup: seconds('load.warmup').default(3),
   /** Stops on its own after this long, whatever happens to chaos-lab's connection. */
   maxSeconds: seconds('load.maxSeconds').positive().default(600),
+  /**
+   * Who makes the requests: chaos-lab's sampler (Python clients, latency per second) or the book's ab (its own
+   * summary is the run's totals; no latency per second). Both: fresh connection per request, 10 clients by default.
+   */
+  generator: z.enum(LOAD_GENERATORS, {error: `load.generator must be ${LOAD_GENERATORS.join(' or ')}`}).default('sampler'),
 })
 export type LoadSpec = z.output<typeof loadSpec>
 
@@ -110,4 +118,11 @@ export type Experiment = z.output<typeof experimentSchema>
 export function chaosLabExtensionOf(experiment: Experiment): {load?: LoadSpec; marks?: string} {
   const found = experiment.extensions[0]
   return {...(found?.load ? {load: found.load} : {}), ...(found?.marks ? {marks: found.marks} : {})}
+}
+
+/** The experiment with another load generator (`experiment run --generator`); undefined when it has no load. */
+export function withLoadGenerator(experiment: Experiment, generator: LoadGenerator): Experiment | undefined {
+  const found = experiment.extensions[0]
+  if (!found?.load) return undefined
+  return {...experiment, extensions: [{...found, load: {...found.load, generator}}]}
 }

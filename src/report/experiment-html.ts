@@ -103,7 +103,7 @@ export function renderExperimentHtml(journal: Journal): string {
 ${chartSvg(seconds, lab.marks)}
 <table class="totals"><tr><th></th><th>requests</th><th>ok</th><th>non-2xx</th><th>failed</th></tr>
 <tr data-totals="chart"><td>the chart (sum of its seconds)</td><td class="num">${sums.requests}</td><td class="num">${sums.ok}</td><td class="num">${sums.non2xx}</td><td class="num">${sums.failed}</td></tr>
-<tr data-totals="generator"><td>the load generator's own totals</td><td class="num">${totals?.requests ?? '-'}</td><td class="num">${totals?.ok ?? '-'}</td><td class="num">${totals?.non2xx ?? '-'}</td><td class="num">${totals?.failed ?? '-'}</td></tr></table>
+<tr data-totals="generator"><td>${lab.load?.generator === 'ab' ? 'ab\'s own summary (Complete, Non-2xx, Failed requests)' : 'the load generator\'s own totals'}</td><td class="num">${totals?.requests ?? '-'}</td><td class="num">${totals?.ok ?? '-'}</td><td class="num">${totals?.non2xx ?? '-'}</td><td class="num">${totals?.failed ?? '-'}</td></tr></table>
 <h2>Marks</h2><ul>${lab.marks.map((m) => html`<li>${m.t.toFixed(1)} s: ${m.label}</li>`)}</ul>
 ${stateTable('Hypothesis before', journal.steady_states.before)}
 <h2>Method</h2><table><tr><th>type</th><th>activity</th><th>result</th><th>output</th><th>time</th><th>why</th></tr>${activityRows(journal.run)}</table>

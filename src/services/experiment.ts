@@ -5,6 +5,8 @@ import type {LabFolder} from '../config/lab-folder.js'
 import {runExperiment, type ExperimentEvent} from '../experiments/engine.js'
 import {findExperiment, listExperimentFiles, loadExperiment} from '../experiments/files.js'
 import {exitCodeForJournal, type Journal} from '../experiments/journal.js'
+import {withLoadGenerator, type Experiment, type LoadGenerator} from '../experiments/schema.js'
+import {UsageError} from '../errors.js'
 import {writeExperimentReport} from '../report/experiment-html.js'
 import {targetLabel} from './check.js'
 import {resolveMachine, withSession, type TargetFlags} from './machine.js'
@@ -29,6 +31,8 @@ export function listExperiments(): ExperimentSummary[] {
 export interface ExperimentRunFlags extends Omit<TargetFlags, 'dir'> {
   /** Write report.html and journal.json into this folder. */
   report?: string | undefined
+  /** Another load generator than the experiment's own: the book's ab, or chaos-lab's sampler. */
+  generator?: LoadGenerator | undefined
 }
 
 export interface ExperimentOutcome {
@@ -49,7 +53,7 @@ export async function runExperimentOn(
   ui: {onEvent?: (event: ExperimentEvent) => void; signal?: AbortSignal} = {},
 ): Promise<ExperimentOutcome> {
   const file = findExperiment(name)
-  const experiment = loadExperiment(file)
+  const experiment = generatorFor(loadExperiment(file), file.name, flags.generator)
   const machine = await resolveMachine(flags, lab, deps)
   const journal = await withSession(machine, deps, (session) => runExperiment(experiment, session, {
     name: file.name,
@@ -60,4 +64,11 @@ export async function runExperimentOn(
   }))
   const reportFiles = flags.report ? writeExperimentReport(resolve(flags.report), journal) : []
   return {journal, exitCode: exitCodeForJournal(journal), reportFiles}
+}
+
+function generatorFor(experiment: Experiment, name: string, generator: LoadGenerator | undefined): Experiment {
+  if (generator === undefined) return experiment
+  const changed = withLoadGenerator(experiment, generator)
+  if (!changed) throw new UsageError(`--generator ${generator}: the experiment ${name} has no load generator to change (its extensions have no chaos-lab load). Run it without --generator, or add a load to it (src/experiments/README.md).`)
+  return changed
 }

@@ -48,7 +48,7 @@ function journal(): Journal {
     run: [{activity: experiment.method[0]!, output: {status: 1, stdout: '', stderr: ''}, status: 'failed', start: '2026-01-01T00:00:05.000Z', end: '2026-01-01T00:01:05.000Z', duration: 60, exception: ['exit code 1']}],
     rollbacks: experiment.rollbacks.map((activity) => ({activity, output: {status: 0, stdout: '', stderr: ''}, status: 'succeeded' as const, start: '2026-01-01T00:01:10.000Z', end: '2026-01-01T00:01:12.000Z', duration: 2})),
     'chaos-lab': {name: 'killer-while', target: 'chaos@127.0.0.1:2222', hypothesis: {before: 'met', after: 'deviated'}, summary: 'the hypothesis deviated: the steady state was not met after the method; rollbacks ran (2)',
-      load: {url: 'http://127.0.0.1:8003/api/v1/', concurrency: 10, started: '2026-01-01T00:00:00.000Z', seconds, totals}, marks},
+      load: {url: 'http://127.0.0.1:8003/api/v1/', concurrency: 10, generator: 'sampler', started: '2026-01-01T00:00:00.000Z', seconds, totals}, marks},
   }
 }
 

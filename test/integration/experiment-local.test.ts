@@ -4,7 +4,7 @@
  * Proves the order (load → before → method → after → rollbacks), the marks, the per-second figures against the
  * generator's totals, the journal against the schema in the repository, and Ctrl-C: rollbacks still run.
  */
-import {spawn, type ChildProcess} from 'node:child_process'
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -16,6 +16,8 @@ import {runExperiment, type ExperimentEvent} from '../../src/experiments/engine.
 import {exitCodeForJournal, type Journal} from '../../src/experiments/journal.js'
 import {sumSeconds, whySummary} from '../../src/experiments/load.js'
 import {parseExperiment} from '../../src/experiments/files.js'
+import type {LoadGenerator} from '../../src/experiments/schema.js'
+import {toolMissing} from '../helpers/golden.js'
 import {LocalBashSession} from '../helpers/local-bash-session.js'
 
 const SERVER = String.raw`
@@ -42,9 +44,11 @@ function freePort(): Promise<number> {
 }
 
 const schema = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'schemas', 'experiment-journal.schema.json'), 'utf8')) as object
+const haveAb = spawnSync('sh', ['-c', 'command -v ab && command -v stdbuf']).status === 0
+if (!haveAb) toolMissing('ab (Debian\'s apache2-utils) and stdbuf')
 const validate = new Ajv({allErrors: true}).compile(schema)
 
-function experimentYaml(port: number, dir: string, breakSeconds: number): string {
+function experimentYaml(port: number, dir: string, breakSeconds: number, generator: LoadGenerator = 'sampler'): string {
   return `
 title: Breaking the server for a moment is invisible
 description: A made-up lab on loopback.
@@ -67,7 +71,7 @@ rollbacks:
   - {type: action, name: put-it-back, provider: {type: process, path: bash, arguments: ["-c", "rm -f ${dir}/broken; echo back >> ${dir}/rollbacks"]}}
 extensions:
   - name: chaos-lab
-    load: {url: "http://127.0.0.1:${port}/", concurrency: 4, warmup: 2, maxSeconds: 60}
+    load: {url: "http://127.0.0.1:${port}/", concurrency: 4, warmup: 2, maxSeconds: 60, generator: ${generator}}
     marks: ' sent SIG[A-Z]+ to '
 `
 }
@@ -94,9 +98,9 @@ describe('the experiment engine on this machine (bash + python3 + a loopback ser
     rmSync(dir, {recursive: true, force: true})
   })
 
-  const run = async (breakSeconds: number, signal?: AbortSignal, onEvent?: (e: ExperimentEvent) => void): Promise<Journal> => {
+  const run = async (breakSeconds: number, signal?: AbortSignal, onEvent?: (e: ExperimentEvent) => void, generator?: LoadGenerator): Promise<Journal> => {
     rmSync(join(dir, 'rollbacks'), {force: true})
-    const experiment = parseExperiment(experimentYaml(port, dir, breakSeconds), 'local.yaml')
+    const experiment = parseExperiment(experimentYaml(port, dir, breakSeconds, generator), 'local.yaml')
     return runExperiment(experiment, new LocalBashSession(), {name: 'local', target: 'local-bash', ...(signal ? {signal} : {}), ...(onEvent ? {onEvent} : {})})
   }
 
@@ -147,4 +151,25 @@ describe('the experiment engine on this machine (bash + python3 + a loopback ser
     expect(existsSync(join(dir, 'broken'))).toBe(false)
     expect(journal.duration).toBeLessThan(25)
   }, 60_000)
+
+  it.skipIf(!haveAb)('the book\'s ab as the generator: the chart\'s seconds agree with ab\'s own summary, within one request per client', async () => {
+    const journal = await run(2, undefined, undefined, 'ab')
+    expect(validate(journal), JSON.stringify(validate.errors)).toBe(true)
+    expect(journal.deviated).toBe(true)
+    const load = journal['chaos-lab'].load!
+    expect(load.generator).toBe('ab')
+    // totals is ab's own summary (Complete requests, Non-2xx responses, Failed requests); the seconds are ab's
+    // per-answer lines. They count one run twice: they may differ by the requests in flight when ab was
+    // stopped, at most one per client (concurrency 4).
+    const chart = sumSeconds(load.seconds)
+    const ab = load.totals!
+    console.log(`ab as the generator: the chart ${JSON.stringify(chart)}, ab's summary ${JSON.stringify(ab)}`)
+    for (const key of ['requests', 'ok', 'non2xx', 'failed'] as const) expect(Math.abs(chart[key] - ab[key]), key).toBeLessThanOrEqual(load.concurrency)
+    expect(ab.non2xx).toBeGreaterThan(0)
+    expect(ab.ok).toBeGreaterThan(0)
+    expect(whySummary(load.seconds)).toBe(`HTTP 502 ${chart.non2xx}`)
+    // The hypothesis after judged ab's figures, as the reader judges ab's output.
+    const after = journal.steady_states.after!.probes.find((p) => p.activity.type === 'probe' && p.activity.name === 'no-errors')
+    expect(after?.output).toBe(ab.non2xx + ab.failed)
+  }, 90_000)
 })

@@ -7,7 +7,8 @@ import {ConfigError} from '../../src/errors.js'
 import {runExperiment} from '../../src/experiments/engine.js'
 import {listExperimentFiles, loadExperiment, parseExperiment} from '../../src/experiments/files.js'
 import {exitCodeForJournal, type Journal, type LoadSecond} from '../../src/experiments/journal.js'
-import {parseSamplerLine, samplerCommand, sumSeconds, whySummary} from '../../src/experiments/load.js'
+import {loadCommand, parseSamplerLine, samplerCommand, sumSeconds, whySummary} from '../../src/experiments/load.js'
+import {AB_SAMPLER, abCommand, abRequestCap} from '../../src/experiments/load-ab.js'
 import {argumentWords, parseHttpOutput, processCommand, withinTolerance} from '../../src/experiments/providers.js'
 import {ConnectionLostError} from '../../src/ssh/session.js'
 import {verdictOf} from '../../src/lessons/kinds/experiment.js'
@@ -110,9 +111,19 @@ describe('the load generator\'s lines', () => {
     expect(sumSeconds([{t: 0, ok: 1, non2xx: 2, failed: 3, p50: null, p95: null}, {t: 1, ok: 1, non2xx: 0, failed: 0, p50: 1, p95: 1}])).toEqual({requests: 7, ok: 2, non2xx: 2, failed: 3})
   })
   it('is bounded by timeout and sends its URL as one word', () => {
-    const command = samplerCommand({url: 'http://127.0.0.1:8003/api/v1/', concurrency: 10, warmup: 3, maxSeconds: 400}, '/tmp/s.stop')
+    const command = samplerCommand({url: 'http://127.0.0.1:8003/api/v1/', concurrency: 10, warmup: 3, maxSeconds: 400, generator: 'sampler' as const}, '/tmp/s.stop')
     expect(command).toMatch(/^timeout 430 python3 -u -c '/)
     expect(command).toMatch(/ http:\/\/127\.0\.0\.1:8003\/api\/v1\/ 10 \/tmp\/s\.stop 400$/)
+  })
+  it('ab as the generator: the book\'s ab under its wrapper, bounded, with a request cap above ab\'s 50000', () => {
+    const spec = {url: 'http://127.0.0.1:8003/api/v1/', concurrency: 10, warmup: 3, maxSeconds: 400, generator: 'ab' as const}
+    const command = loadCommand(spec, '/tmp/s.stop')
+    expect(command).toBe(abCommand(spec, '/tmp/s.stop'))
+    expect(command).toMatch(/^timeout 445 python3 -u -c '/)
+    expect(AB_SAMPLER).toMatch(/'stdbuf', '-oL', '-eL', 'ab', '-v', '3', '-r', '-l'/)
+    expect(command).toMatch(/ http:\/\/127\.0\.0\.1:8003\/api\/v1\/ 10 \/tmp\/s\.stop 400 2000000$/)
+    expect(abRequestCap(30)).toBe(150_000)
+    expect(loadCommand({...spec, generator: 'sampler'}, '/tmp/s.stop')).toBe(samplerCommand({...spec, generator: 'sampler'}, '/tmp/s.stop'))
   })
 })
 
@@ -169,7 +180,7 @@ function journalWith(overrides: Partial<Journal>, lab: Partial<Journal['chaos-la
     start: '2026-01-01T00:00:00.000Z', end: '2026-01-01T00:01:00.000Z', duration: 60, status: 'completed', deviated: false,
     steady_states: {before: {steady_state_met: true, probes: []}, after: {steady_state_met: true, probes: []}, during: []}, run: [], rollbacks: [],
     'chaos-lab': {name: 'x', target: 't', hypothesis: {before: 'met', after: 'met'}, summary: 'the hypothesis held', marks: Array.from({length: 12}, (_, i) => ({t: i, label: `k${i}`})),
-      load: {url: 'http://127.0.0.1:8003/', concurrency: 10, started: null, seconds: [{t: 0, ok: 5, non2xx: 0, failed: 0, p50: 1, p95: 2}], totals: {requests: 5, ok: 5, non2xx: 0, failed: 0}}},
+      load: {url: 'http://127.0.0.1:8003/', concurrency: 10, generator: 'sampler', started: null, seconds: [{t: 0, ok: 5, non2xx: 0, failed: 0, p50: 1, p95: 2}], totals: {requests: 5, ok: 5, non2xx: 0, failed: 0}}},
   }
   return {...base, ...overrides, 'chaos-lab': {...base['chaos-lab'], ...lab}}
 }
@@ -181,7 +192,7 @@ describe('lesson checks of kind experiment: the journal → pass, fail or error'
   })
   it('deviated: fail, with the figures the old check printed', () => {
     const totals = {requests: 9, ok: 5, non2xx: 3, failed: 1}
-    const verdict = verdictOf(journalWith({deviated: true, status: 'failed'}, {hypothesis: {before: 'met', after: 'deviated'}, load: {url: 'u', concurrency: 1, started: null, seconds: [], totals}}), check)
+    const verdict = verdictOf(journalWith({deviated: true, status: 'failed'}, {hypothesis: {before: 'met', after: 'deviated'}, load: {url: 'u', concurrency: 1, generator: 'sampler', started: null, seconds: [], totals}}), check)
     expect(verdict.status).toBe('fail')
     expect(verdict.message).toMatch(/^users noticed \(failed requests: 1 \(expected at most 0\); non-2xx responses: 3 \(expected at most 0\)/)
   })

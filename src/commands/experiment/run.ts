@@ -5,6 +5,7 @@ import {targetFlags} from '../../cli/flags.js'
 import {prose} from '../../cli/prose.js'
 import type {Journal} from '../../experiments/journal.js'
 import {whySummary} from '../../experiments/load.js'
+import {LOAD_GENERATORS} from '../../experiments/schema.js'
 import {LiveView} from '../../report/experiment-live.js'
 import {runExperimentOn} from '../../services/experiment.js'
 import {labUnlessTarget} from '../../services/machine.js'
@@ -21,11 +22,19 @@ Exit codes: 0 the hypothesis held; 1 it deviated (or the steady state was not me
   static override examples = [
     {description: 'Chapter 2\'s killer while, live', command: '<%= config.bin %> <%= command.id %> killer-while'},
     {description: 'With an HTML report', command: '<%= config.bin %> <%= command.id %> killer-while --report report/'},
+    {description: 'The same load as the book\'s run_ab.sh (ab -c 10 -l), counted per second', command: '<%= config.bin %> <%= command.id %> killer-while --generator ab'},
     {description: 'An existing host, the journal on stdout', command: '<%= config.bin %> <%= command.id %> killer-while --target ssh://chaos@192.0.2.10:22 --identity ~/.ssh/id_ed25519 --json'},
   ]
 
   static override args = {name: Args.string({description: 'The experiment: a name from `chaos-lab experiment list`, or a file.', required: true})}
-  static override flags = {...targetFlags, report: Flags.string({description: 'Write report.html and journal.json into this folder.', helpValue: 'DIR'})}
+  static override flags = {
+    ...targetFlags,
+    report: Flags.string({description: 'Write report.html and journal.json into this folder.', helpValue: 'DIR'}),
+    generator: Flags.option({
+      description: 'Who makes the load\'s requests: the book\'s ab (its own summary becomes the run\'s totals; no latency per second) or chaos-lab\'s sampler (the default of the lesson\'s experiments).',
+      options: LOAD_GENERATORS,
+    })(),
+  }
 
   async run(): Promise<Journal> {
     const tty = isTerminal(process.stderr) && process.env.CI !== 'true' && !this.jsonEnabled()
@@ -40,7 +49,7 @@ Exit codes: 0 the hypothesis held; 1 it deviated (or the steady state was not me
     const totals = lab.load?.totals
     this.log(`\nHypothesis before: ${lab.hypothesis.before}; after: ${lab.hypothesis.after}. ${lab.summary[0]?.toUpperCase() ?? ''}${lab.summary.slice(1)}.`)
     const what = whySummary(lab.load?.seconds ?? [])
-    if (totals) this.log(`Load generator: ${totals.requests} requests, ${totals.ok} ok, ${totals.non2xx} non-2xx, ${totals.failed} failed${what ? ` (${what})` : ''}.`)
+    if (totals) this.log(`Load generator (${lab.load?.generator === 'ab' ? 'ab, its own summary' : 'sampler'}): ${totals.requests} requests, ${totals.ok} ok, ${totals.non2xx} non-2xx, ${totals.failed} failed${what ? ` (${what})` : ''}.`)
     for (const file of outcome.reportFiles) this.log(`Wrote ${file}`)
     process.exitCode = outcome.exitCode
     return journal
