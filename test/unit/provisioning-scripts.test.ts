@@ -49,7 +49,7 @@ afterAll(() => {
 describe('provisioning scripts', () => {
   it('has the steps in ORDER (one per chapter after base and desktop), each an executable script', () => {
     const order = readFileSync(join(provisioning, 'steps', 'ORDER'), 'utf8').split('\n').filter(Boolean)
-    expect(order).toEqual(['base', 'desktop', 'chapter2', 'chapter3'])
+    expect(order).toEqual(['base', 'desktop', 'chapter2', 'chapter3', 'chapter4'])
     for (const step of order) {
       expect(statSync(join(provisioning, 'steps', `${step}.sh`)).mode & 0o111).not.toBe(0)
     }
