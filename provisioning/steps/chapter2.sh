@@ -105,13 +105,6 @@ if [[ -f $NGINX_CONF ]]; then
 fi
 install_learner_file "$FILES/nginx/fizzbuzz.conf" "$NGINX_CONF" 0644 root:root nginx/fizzbuzz.conf
 nginx_changed=$FILE_CHANGED
-# nginx here serves FizzBuzz on 8003 only: its stock default site would take port 80, which is Apache's (WordPress,
-# chapter 4), so it goes (the file stays in sites-available).
-if [[ -L /etc/nginx/sites-enabled/default ]]; then
-  rm -f -- /etc/nginx/sites-enabled/default
-  nginx_changed=yes
-  log "disabled nginx's default site (port 80 is Apache's)"
-fi
 if [[ $nginx_changed == yes ]] && ! nginx_err=$(nginx -t -q 2>&1); then
   if [[ -n $nginx_backup ]]; then cp -p -- "$nginx_backup" "$NGINX_CONF"; else rm -f -- "$NGINX_CONF"; fi
   die "nginx -t rejected the configuration ($NGINX_CONF reverted): $nginx_err"
