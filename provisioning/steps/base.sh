@@ -25,6 +25,13 @@ wait_for_cloud_init
 # ------------------------------------------------------------------------------------------------ packages
 apt_proxy_sync
 apt_install "${BASE_PACKAGES[@]}"
+# nginx here serves chapter 2's FizzBuzz on 8003 only: its stock default site would take port 80, which is Apache's
+# (WordPress, chapter 4), so it goes (the file stays in sites-available).
+if [[ -L /etc/nginx/sites-enabled/default ]]; then
+  rm -f -- /etc/nginx/sites-enabled/default
+  if unit_active nginx; then systemctl reload nginx; fi
+  log "disabled nginx's default site (port 80 is Apache's)"
+fi
 
 # ------------------------------------------------------------------------------------------------ the learner
 if ! getent passwd "$LAB_USER" >/dev/null; then

@@ -16,7 +16,7 @@ export const LIBVIRT_DRIVERS = ['kvm', 'qemu'] as const
  * The book's chapters chaos-lab provisions, each one step provisioning/steps/chapterN.sh (a unit test keeps the
  * two in step). The default of `chapters:`, like the book's VM, which carries every chapter's tools.
  */
-export const CHAPTERS = [2, 3] as const
+export const CHAPTERS = [2, 3, 4] as const
 export type Chapter = (typeof CHAPTERS)[number]
 
 /**

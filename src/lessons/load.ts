@@ -125,6 +125,11 @@ function crossCheck(lesson: Lesson): {path: PropertyKey[]; message: string}[] {
         if (!normalized.ok) problems.push({path: ['checks', index, 'expect', 'truth', 'value', ...(Array.isArray(truth) ? [j] : [])], message: `${normalized.problem}, so it cannot be the truth of a ${check.expect.kind} answer`})
       })
     }
+    if (check.kind === 'answer' && (check.expect.kind === 'milliseconds') !== (check.expect.within !== undefined)) {
+      problems.push(check.expect.within === undefined
+        ? {path: ['checks', index, 'expect', 'kind'], message: 'a milliseconds answer needs expect.within (how close to the measured time it must be, e.g. within: {percent: 30, atLeast: 15})'}
+        : {path: ['checks', index, 'expect', 'within'], message: `expect.within is for milliseconds answers only, not ${check.expect.kind}`})
+    }
     if (check.kind === 'answer' && !lesson.answerSheet) {
       problems.push({path: ['checks', index, 'key'], message: 'an answer check needs the lab\'s answerSheet (e.g. answerSheet: answers/lesson-2.yaml)'})
     }

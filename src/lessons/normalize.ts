@@ -125,7 +125,20 @@ export function normalizeWord(input: unknown): Normalized<string> {
   return ok(word)
 }
 
-export type AnswerKind = 'exit-code' | 'signal' | 'integer' | 'word'
+/**
+ * A time in milliseconds, as a tool prints it or a person copies it: `812`, `812.345`, `812.345 [ms]`, `812 ms`,
+ * `0.81 s`, `0,81 s` (a decimal comma). A bare number is milliseconds.
+ */
+export function normalizeMilliseconds(input: unknown): Normalized<number> {
+  const text = answerText(input)
+  const match = text === undefined ? null : /^(\d+(?:[.,]\d+)?)\s*(?:\[\s*)?(ms|msec|milliseconds?|s|sec|seconds?)?(?:\s*\])?$/i.exec(text)
+  if (!match) return notOk(`${describe(input)} is not a time (a number of milliseconds, such as 812 or 812.3 ms)`)
+  const number = Number((match[1] ?? '').replace(',', '.'))
+  const seconds = /^s/i.test(match[2] ?? '')
+  return ok(seconds ? number * 1000 : number)
+}
+
+export type AnswerKind = 'exit-code' | 'signal' | 'integer' | 'word' | 'milliseconds'
 
 export function normalizeAs(kind: AnswerKind, input: unknown): Normalized<number | string> {
   switch (kind) {
@@ -133,11 +146,13 @@ export function normalizeAs(kind: AnswerKind, input: unknown): Normalized<number
     case 'signal': return normalizeSignal(input)
     case 'integer': return normalizeInteger(input)
     case 'word': return normalizeWord(input)
+    case 'milliseconds': return normalizeMilliseconds(input)
   }
 }
 
 /** Shows a learner's (normalised) answer back to them in a message. */
 export function showAnswer(kind: AnswerKind, value: number | string): string {
   if (kind === 'signal' && typeof value === 'number') return `${signalName(value)} (${value})`
+  if (kind === 'milliseconds' && typeof value === 'number') return `${Number(value.toFixed(1))} ms`
   return typeof value === 'string' ? JSON.stringify(value) : String(value)
 }

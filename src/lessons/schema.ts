@@ -10,7 +10,7 @@ import {CHAPTERS} from '../config/schema.js'
 
 export const CHECK_KINDS = ['answer', 'state', 'behaviour', 'probe', 'experiment'] as const
 export type CheckKind = (typeof CHECK_KINDS)[number]
-export const ANSWER_KINDS = ['exit-code', 'signal', 'integer', 'word'] as const
+export const ANSWER_KINDS = ['exit-code', 'signal', 'integer', 'word', 'milliseconds'] as const
 export const PROBES = ['fizzbuzz'] as const
 /** The provisioning profiles (chaos-lab.yaml's `profile`); a check may apply to one of them only. */
 export const CHECK_PROFILES = ['desktop', 'headless'] as const
@@ -123,6 +123,15 @@ const answerCheck = z.strictObject({
   expect: z.strictObject({
     kind: z.enum(ANSWER_KINDS, {error: `expect.kind must be one of ${ANSWER_KINDS.join(', ')}`}),
     truth: truthSchema,
+    /**
+     * milliseconds only (and required there): how close to a truth an answer must be, e.g. a time the learner read
+     * off a tool against the same time measured in the VM. A truth command may print several truths, one a line
+     * (each run of the tool): the answer must be close to one of them.
+     */
+    within: z.strictObject({
+      percent: z.number({error: 'within.percent must be a number'}).min(0).max(100),
+      atLeast: z.number({error: 'within.atLeast must be a number (in the answer\'s unit)'}).min(0).default(0),
+    }).optional(),
   }),
 })
 
@@ -223,7 +232,7 @@ export const KNOWN_KEYS = {
   experiment: Object.keys(experimentCheck.shape),
   expect: ['exitCode', 'stdoutMatches', 'stdoutNotMatches', 'number', 'numbers'],
   difference: ['topic', 'book', 'lab'],
-  answerExpect: ['kind', 'truth'],
+  answerExpect: ['kind', 'truth', 'within'],
   number: Object.keys(numberExpectation.shape),
   retry: ['attempts', 'delaySec'],
 } as const

@@ -402,6 +402,7 @@ describe('the commands through oclif', () => {
       containing({id: 'lesson-1', checks: 12}),
       containing({id: 'lesson-2', checks: 14, chapter: 2}),
       containing({id: 'lesson-3', checks: 11, chapter: 3}),
+      containing({id: 'lesson-4', checks: 11, chapter: 4}),
     ]})
     vi.restoreAllMocks()
     stdout = capture()

@@ -65,7 +65,7 @@ function usageError(fn: () => unknown): ChaosLabError {
 
 describe('chaos-lab.yaml chapters:', () => {
   it('defaults to every chapter chaos-lab provides, sorted; a reader can trim it', () => {
-    expect(CHAPTERS).toEqual([2, 3])
+    expect(CHAPTERS).toEqual([2, 3, 4])
     expect(parseLabConfig('', 'chaos-lab.yaml').chapters).toEqual([...CHAPTERS])
     expect(parseLabConfig('chapters: [3, 2]', 'chaos-lab.yaml').chapters).toEqual([2, 3])
     expect(parseLabConfig('chapters: [2]', 'chaos-lab.yaml').chapters).toEqual([2])
@@ -197,6 +197,8 @@ describe('lessons and chapters', () => {
     expect(listLessons([3]).find((lesson) => lesson.id === 'lesson-2')).toMatchObject({chapter: 2, provisioned: false})
     expect(listLessons([2]).find((lesson) => lesson.id === 'lesson-3')).toMatchObject({chapter: 3, provisioned: false})
     expect(listLessons([2, 3]).find((lesson) => lesson.id === 'lesson-3')).toMatchObject({chapter: 3, provisioned: true})
+    expect(listLessons([2, 3]).find((lesson) => lesson.id === 'lesson-4')).toMatchObject({chapter: 4, provisioned: false})
+    expect(listLessons([2, 4]).find((lesson) => lesson.id === 'lesson-4')).toMatchObject({chapter: 4, provisioned: true})
   })
 
   it('reads the machine\'s chapters from its stamps; no stamps at all is "unknown"', async () => {

@@ -167,3 +167,51 @@ describe('answer checks', () => {
     expect(run.checks[0]?.hint).toMatch(/passwordless sudo/)
   })
 })
+
+describe('milliseconds answers (a time read off a tool, against the times measured in the VM)', () => {
+  const TIMED = parseLesson(`lesson: lesson-t
+title: T
+description: D
+answerSheet: answers/lesson-t.yaml
+checks:
+  - id: time
+    title: The time per request
+    hint: Read ab's output.
+    kind: answer
+    key: time_ms
+    question: How long?
+    expect: {kind: milliseconds, truth: {command: measured-runs}, within: {percent: 30, atLeast: 15}}
+`, 'lab.yaml')
+  const timed = (answer: string, runs: string) => new FakeSession([
+    [/answers/, {stdout: `time_ms: ${answer}\n`}],
+    [/^measured-runs$/, {stdout: runs}],
+  ])
+  const status = async (answer: string, runs = '2723.9\n1828.4\n') => (await runLesson(TIMED, timed(answer, runs), options)).run.checks[0]
+
+  it('pass an answer near any one of the measured runs, in the forms ab prints and a person writes', async () => {
+    for (const answer of ['2723.882 [ms]', '2723', '2.7 s', '"2,7 s"', '3400', '1828.296', '1300 ms']) {
+      expect((await status(answer))?.status, answer).toBe('pass')
+    }
+    expect((await status('2723.882'))?.message).toBe('time_ms: 2723.9 ms is what the VM measured (within 30 %)')
+  })
+
+  it('fail an answer far from every run, without telling the measured times', async () => {
+    const result = await status('9000')
+    expect(result).toMatchObject({status: 'fail', message: 'time_ms: 9000 ms is not within 30 % of what the VM measured', hint: 'Read ab\'s output.'})
+    expect(result?.message).not.toMatch(/2723|1828/)
+    // The margin is at least 15 ms: a fast run's 4 ms against 12 ms passes, 40 ms does not.
+    expect((await status('12', '4.0\n'))?.status).toBe('pass')
+    expect((await status('40', '4.0\n'))?.status).toBe('fail')
+  })
+
+  it('explain an answer that is not a time; a truth command that measured nothing is an error', async () => {
+    expect(await status('fast')).toMatchObject({status: 'fail', message: 'time_ms: "fast" is not a time (a number of milliseconds, such as 812 or 812.3 ms)'})
+    expect((await status('800', ''))?.status).toBe('error')
+  })
+
+  it('need expect.within, which no other kind may have (load-time problems with their lines)', () => {
+    const lab = (expectLine: string) => `lesson: lesson-t\ntitle: T\ndescription: D\nanswerSheet: answers/lesson-t.yaml\nchecks:\n  - id: a\n    title: A\n    hint: H\n    kind: answer\n    key: a\n    question: Q?\n    expect: ${expectLine}\n`
+    expect(() => parseLesson(lab('{kind: milliseconds, truth: {command: x}}'), 'lab.yaml')).toThrow(/a milliseconds answer needs expect\.within/)
+    expect(() => parseLesson(lab('{kind: integer, truth: {command: x}, within: {percent: 10}}'), 'lab.yaml')).toThrow(/expect\.within is for milliseconds answers only, not integer/)
+  })
+})

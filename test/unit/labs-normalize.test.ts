@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {isBlank, normalizeExitCode, normalizeInteger, normalizeSignal, normalizeWord, showAnswer} from '../../src/lessons/normalize.js'
+import {isBlank, normalizeExitCode, normalizeInteger, normalizeMilliseconds, normalizeSignal, normalizeWord, showAnswer} from '../../src/lessons/normalize.js'
 
 const value = <T>(result: {ok: true; value: T} | {ok: false; problem: string}): T | string => (result.ok ? result.value : `problem: ${result.problem}`)
 
@@ -70,5 +70,17 @@ describe('isBlank and showAnswer', () => {
     expect(showAnswer('signal', 11)).toBe('SIGSEGV (11)')
     expect(showAnswer('exit-code', 137)).toBe('137')
     expect(showAnswer('word', 'oom')).toBe('"oom"')
+  })
+})
+
+describe('normalizeMilliseconds', () => {
+  it.each([[812, 812], ['812', 812], ['812.345 [ms]', 812.345], ['812 ms', 812], ['812ms', 812], ['"812.5"', 812.5], ['0.81 s', 810], ['0,81 s', 810], ['2 seconds', 2000], ['3 milliseconds', 3]] as const)('reads %j as %d ms', (input, expected) => {
+    expect(value(normalizeMilliseconds(input))).toBeCloseTo(expected, 6)
+  })
+  it.each(['fast', '', '-5', '812 minutes', '1 2', null, [812], '812 [ms] (mean)'])('refuses %j', (input) => {
+    expect(normalizeMilliseconds(input).ok).toBe(false)
+  })
+  it('is shown back in ms, to a tenth', () => {
+    expect(showAnswer('milliseconds', 812.345)).toBe('812.3 ms')
   })
 })

@@ -106,7 +106,7 @@ describe('parseLesson', () => {
       kind: number
       truth: {value: 1}
 `)
-    expect(problems).toEqual([{line: 13, where: 'checks[0] (a).expect.kind', message: 'expect.kind must be one of exit-code, signal, integer, word'}])
+    expect(problems).toEqual([{line: 13, where: 'checks[0] (a).expect.kind', message: 'expect.kind must be one of exit-code, signal, integer, word, milliseconds'}])
   })
 
   it('refuses regular expressions that do not compile, and number patterns without one group', () => {
@@ -173,9 +173,9 @@ describe('parseLesson', () => {
 
 describe('the shipped lessons', () => {
   it('are valid and in lesson order', () => {
-    expect(listLessonIds()).toEqual(['lesson-1', 'lesson-2', 'lesson-3'])
+    expect(listLessonIds()).toEqual(['lesson-1', 'lesson-2', 'lesson-3', 'lesson-4'])
     const labs = loadAllLessons()
-    expect(labs.map((lab) => lab.lesson)).toEqual(['lesson-1', 'lesson-2', 'lesson-3'])
+    expect(labs.map((lab) => lab.lesson)).toEqual(['lesson-1', 'lesson-2', 'lesson-3', 'lesson-4'])
   })
 
   it('lesson-2 runs killer-while only after the start-limit fix, both units and the real FizzBuzz are checked', () => {

@@ -49,7 +49,7 @@ afterAll(() => {
 describe('provisioning scripts', () => {
   it('has the steps in ORDER (one per chapter after base and desktop), each an executable script', () => {
     const order = readFileSync(join(provisioning, 'steps', 'ORDER'), 'utf8').split('\n').filter(Boolean)
-    expect(order).toEqual(['base', 'desktop', 'chapter2', 'chapter3'])
+    expect(order).toEqual(['base', 'desktop', 'chapter2', 'chapter3', 'chapter4'])
     for (const step of order) {
       expect(statSync(join(provisioning, 'steps', `${step}.sh`)).mode & 0o111).not.toBe(0)
     }
@@ -615,5 +615,59 @@ describe('chapter 3\'s scripts (busy neighbours), as the book runs them', () => 
     const command = check.expect.truth.command.replace('/opt/chaos-lab/chapter3/benign.sh', join(chapter, 'benign.sh'))
     const result = run('bash', ['-c', command])
     expect(result.stdout.trim()).toBe('4')
+  })
+})
+
+describe('chapter 4\'s lab_facts.py: ab runs from Apache\'s timing log, each fault\'s window from sudo\'s log', () => {
+  const facts = join(provisioning, 'files', 'chapter4', 'lab', 'lab_facts.py')
+  const t0 = 1_796_233_000_000
+  const sudo = (ms: number, command: string) => JSON.stringify({__REALTIME_TIMESTAMP: String(ms * 1000), MESSAGE: `chaos : PWD=/home/chaos ; USER=root ; COMMAND=${command}`})
+  /** ten ab requests of `ms` each, one after the other, from `start`. */
+  const abRun = (start: number, ms: number, agent = 'ApacheBench/2.3') => Array.from({length: 10}, (_, i) => `${start + i * (ms + 5)} ${ms * 1000} 200 "GET /blog/ HTTP/1.0" "${agent}"`)
+
+  function labFacts(args: string[], journal: string[], timing: string[]) {
+    const dir = mkdtempSync(join(scratch, 'ch4-'))
+    writeFileSync(join(dir, 'journal'), journal.join('\n') + '\n')
+    writeFileSync(join(dir, 'timing.log'), timing.join('\n') + '\n')
+    return run('python3', [facts, ...args], {CHAOS_LAB_TEST_SUDO_JOURNAL: join(dir, 'journal'), CHAOS_LAB_TEST_TIMING_LOG: join(dir, 'timing.log')})
+  }
+
+  const journal = [
+    sudo(t0 + 60_000, '/usr/bin/systemctl set-property --runtime mariadb IOReadIOPSMax=/var/lib/mysql 10 IOWriteIOPSMax=/var/lib/mysql 10'),
+    sudo(t0 + 120_000, '/usr/bin/systemctl revert mariadb'),
+    sudo(t0 + 180_000, '/usr/sbin/tc qdisc add dev lo root handle 1: prio'),
+    sudo(t0 + 181_000, '/usr/sbin/tc qdisc add dev lo parent 1:3 handle 30: netem delay 50ms'),
+    sudo(t0 + 240_000, '/usr/sbin/tc qdisc del dev lo root'),
+  ]
+  const timing = [
+    ...abRun(t0, 100), // baseline
+    `${t0 + 30_000} 90000 200 "GET /blog/ HTTP/1.1" "curl/7.88.1"`, // not ab
+    ...abRun(t0 + 70_000, 300), // slow disk
+    ...abRun(t0 + 190_000, 900), // slow connection
+    ...abRun(t0 + 300_000, 110), // baseline again, after both
+  ]
+
+  it('sorts the runs by the fault that was on, and counts each fault', () => {
+    const result = labFacts(['runs'], journal, timing)
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stdout).toMatch(/^disk slowed \(.*\): 1 times$/m)
+    expect(result.stdout).toMatch(/^connection slowed \(.*\): 1 times$/m)
+    expect(result.stdout).toMatch(/^baseline ab runs: 2$/m)
+    expect(result.stdout).toMatch(/^slow disk ab runs: 1$/m)
+    expect(result.stdout).toMatch(/^slow connection ab runs: 1$/m)
+    expect(labFacts(['means', 'disk'], journal, timing).stdout).toBe('300.0\n')
+    expect(labFacts(['means', 'baseline'], journal, timing).stdout).toBe('100.0\n110.0\n')
+    expect(labFacts(['slower'], journal, timing).stdout).toBe('connection\n')
+  })
+
+  it('a fault never taken off lasts until now; ab runs without the fault\'s sudo line are baseline runs; no run during a fault: slower cannot tell', () => {
+    const stillOn = labFacts(['runs'], journal.slice(0, 4), timing)
+    // The last run, after the experiments, was inside the netem window that was never closed.
+    expect(stillOn.stdout).toMatch(/^slow connection ab runs: 2$/m)
+    expect(stillOn.stdout).toMatch(/^baseline ab runs: 1$/m)
+    const noFaults = labFacts(['runs'], [], timing)
+    expect(noFaults.stdout).toMatch(/^baseline ab runs: 4$/m)
+    expect(noFaults.stdout).toMatch(/^slow disk ab runs: 0$/m)
+    expect(labFacts(['slower'], [], timing).status).toBe(1)
   })
 })

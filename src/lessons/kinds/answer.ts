@@ -9,6 +9,7 @@ const FORMS: Record<AnswerKind, string> = {
   'signal': 'a signal name (like SIGHUP or HUP) or its number',
   'integer': 'a whole number',
   'word': 'a word or a few words',
+  'milliseconds': 'a time in milliseconds (such as 812 or 812.3 ms)',
 }
 
 /** The accepted values for a truth, normalised like the learner's answer. */
@@ -30,14 +31,31 @@ async function truthValues(kind: AnswerKind, truth: Truth, ctx: CheckContext): P
       'The lab VM is missing something this check needs: run `chaos-lab check lesson-1` to see what, and `chaos-lab provision` to repair it.',
     )
   }
-  const normalized = normalizeAs(kind, result.stdout.trim())
-  if (!normalized.ok) {
+  // A milliseconds truth may be several measurements, one a line (the answer must be near one of them).
+  const lines = kind === 'milliseconds' ? result.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [result.stdout.trim()]
+  if (lines.length === 0) {
     throw new CheckCannotRunError(
-      `Could not work out the right answer in the VM: its command printed "${firstLine(result.stdout)}" (${normalized.problem}).`,
+      'Could not work out the right answer in the VM: its command printed no measurement.',
       'The lab VM is not as provisioned: run `chaos-lab check lesson-1`, and `chaos-lab provision` to repair it.',
     )
   }
-  return [normalized.value]
+  return lines.map((line) => {
+    const normalized = normalizeAs(kind, line)
+    if (!normalized.ok) {
+      throw new CheckCannotRunError(
+        `Could not work out the right answer in the VM: its command printed "${firstLine(line)}" (${normalized.problem}).`,
+        'The lab VM is not as provisioned: run `chaos-lab check lesson-1`, and `chaos-lab provision` to repair it.',
+      )
+    }
+    return normalized.value
+  })
+}
+
+/** Whether an answer matches one of the truths: equal, or for a measurement within the check's margin. */
+function matches(check: AnswerCheck, answer: number | string, truths: readonly (number | string)[]): boolean {
+  const within = check.expect.within
+  if (!within || typeof answer !== 'number') return truths.includes(answer)
+  return truths.some((truth) => typeof truth === 'number' && Math.abs(answer - truth) <= Math.max((within.percent / 100) * truth, within.atLeast))
 }
 
 /**
@@ -78,6 +96,11 @@ export const runAnswer: CheckRunner<AnswerCheck> = async (check, ctx) => {
   }
   const truths = await truthValues(kind, check.expect.truth, ctx)
   const shown = showAnswer(kind, answer.value)
-  if (truths.includes(answer.value)) return {status: 'pass', message: `${check.key}: ${shown} is right`}
+  const within = check.expect.within
+  if (within) {
+    if (matches(check, answer.value, truths)) return {status: 'pass', message: `${check.key}: ${shown} is what the VM measured (within ${within.percent} %)`}
+    return {status: 'fail', message: `${check.key}: ${shown} is not within ${within.percent} % of what the VM measured`}
+  }
+  if (matches(check, answer.value, truths)) return {status: 'pass', message: `${check.key}: ${shown} is right`}
   return {status: 'fail', message: `${check.key}: ${shown} is not right`}
 }
