@@ -2,7 +2,7 @@
 // the shared shell library behaves, and the programs that go into the VM work where this machine can run them
 // safely (the FizzBuzz API on loopback, mystery000; mystery001 is only compiled, never run here).
 import {spawn, spawnSync, type SpawnSyncReturns} from 'node:child_process'
-import {chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createServer as createHttpServer} from 'node:http'
 import {createServer, type AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -237,7 +237,8 @@ describe('chaos-lab\'s sturdy killer while (what check lesson-2 runs)', () => {
     const a = await victim()
     const {bin, dir} = fakeSystemd({faas001_a: 0, faas001_b: 0})
     // A is "starting": its process appears after a moment.
-    setTimeout(() => { writeFileSync(join(dir, 'faas001_a'), `${a.pid}\n`) }, 700)
+    // Written whole (a file renamed into place): the fake's `cat` must never see it half-written.
+    setTimeout(() => { writeFileSync(join(dir, 'faas001_a.new'), `${a.pid}\n`); renameSync(join(dir, 'faas001_a.new'), join(dir, 'faas001_a')) }, 700)
     const result = await runAsync('bash', [sturdy], {PATH: `${bin}:${process.env.PATH ?? ''}`, KILLS: '1', INTERVAL: '0.1', PAUSE: '0', READY_WAIT: '3'})
     expect(result.stdout).toContain(`faas001_a [1/1]: sent SIGTERM to its main process ${a.pid}`)
     expect(await a.ended).toBe('SIGTERM')
