@@ -16,8 +16,11 @@ if (sections.some((section) => section === 'provision' || section === 'check')) 
   lines.push(...(await benchWithVm(root, sections)))
 }
 if (sections.includes('fleet')) lines.push(...(await (await import('./fleet.js')).benchFleet(root)))
-// Opt-in (`npm run bench -- chapter3`): chapter 3's packages (BCC's LLVM) downloaded and installed under TCG.
-if (sections.includes('chapter3')) lines.push(...(await (await import('./chapter3.js')).benchChapter3(root)))
+// Opt-in (`npm run bench -- chapter3`, `chapter4`): a chapter's packages (BCC's LLVM; WordPress, Apache, MariaDB)
+// downloaded and installed under TCG.
+for (const chapter of [3, 4]) {
+  if (sections.includes(`chapter${chapter}`)) lines.push(...(await (await import('./chapters.js')).benchChapter(root, chapter)))
+}
 // Opt-in (`npm run bench -- libvirt`): two real `vagrant up` runs take many minutes under TCG.
 if (sections.includes('libvirt')) lines.push(...(await (await import('./libvirt.js')).benchLibvirt()))
 console.log(lines.join('\n'))

@@ -1,8 +1,9 @@
 /**
- * `npm run bench -- chapter3`: adding chapter 3 to a lab on the real test VM (the bare Debian image, so apt
- * downloads what chapter 3 needs: BCC's LLVM, sysstat, stress, cgroup-tools, the kernel's headers). Chapter 2 is
- * provisioned first and not counted. Prints the first run of the chapter3 step (time, and what apt said it
- * downloaded), then holds a no-op rerun against it (target: at most 10%).
+ * `npm run bench -- chapter3` (or chapter4): adding a chapter to a lab on the real test VM (the bare Debian image,
+ * so apt downloads what the chapter needs: for 3 BCC's LLVM, sysstat, stress, cgroup-tools, the kernel's headers;
+ * for 4 Apache, PHP, MariaDB and WordPress). Chapter 2 is provisioned first and not counted. Prints the first run
+ * of the chapter's step (time, and what apt said it downloaded), then holds a no-op rerun against it (target: at
+ * most 10%).
  */
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync} from 'node:fs'
@@ -28,9 +29,9 @@ export function downloadedMb(aptLog: string): number {
   return total
 }
 
-export async function benchChapter3(root: string): Promise<string[]> {
+export async function benchChapter(root: string, chapter: number): Promise<string[]> {
   const image = await ensureTestImage()
-  const vm = await bootVm({image, name: 'bench-ch3', memoryMb: 1024, cpus: 2})
+  const vm = await bootVm({image, name: `bench-ch${chapter}`, memoryMb: 1024, cpus: 2})
   const env = {...process.env, XDG_CONFIG_HOME: join(mkdtempSync(join(tmpdir(), 'chaos-lab-bench-')), 'config')}
   const bin = join(root, 'bin', 'run.js')
   const target = ['--target', `ssh://admin@127.0.0.1:${vm.port}`, '--identity', image.privateKeyPath]
@@ -38,13 +39,13 @@ export async function benchChapter3(root: string): Promise<string[]> {
     const chapter2 = timed(process.execPath, [bin, 'provision', ...target, '--chapters', '2'], env)
     if (chapter2.status !== 0) throw new Error(`provision --chapters 2 failed (exit ${chapter2.status})`)
     await vm.ssh('sudo -n sh -c ": > /var/log/chaos-lab/apt.log"')
-    const first = timed(process.execPath, [bin, 'provision', ...target, '--chapters', '3'], env)
-    if (first.status !== 0) throw new Error(`provision --chapters 3 failed (exit ${first.status})`)
+    const first = timed(process.execPath, [bin, 'provision', ...target, '--chapters', String(chapter)], env)
+    if (first.status !== 0) throw new Error(`provision --chapters ${chapter} failed (exit ${first.status})`)
     const mb = downloadedMb((await vm.ssh('sudo -n cat /var/log/chaos-lab/apt.log')).stdout)
     const rerun = timed(process.execPath, [bin, 'provision', ...target], env)
     return [
-      `chapter3: provision --chapters 3 on a chapter-2 lab took ${(first.ms / 1000).toFixed(0)} s and downloaded ${mb.toFixed(1)} MB (chapter 2 before it: ${(chapter2.ms / 1000).toFixed(0)} s)`,
-      ratioLine('chapter3: no-op rerun / first provision of chapter 3', rerun.ms, first.ms, 0.1),
+      `chapter${chapter}: provision --chapters ${chapter} on a chapter-2 lab took ${(first.ms / 1000).toFixed(0)} s and downloaded ${mb.toFixed(1)} MB (chapter 2 before it: ${(chapter2.ms / 1000).toFixed(0)} s)`,
+      ratioLine(`chapter${chapter}: no-op rerun / first provision of chapter ${chapter}`, rerun.ms, first.ms, 0.1),
     ]
   } finally {
     await vm.stop()
